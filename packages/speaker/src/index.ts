@@ -1,0 +1,2 @@
+/** Package placeholder until its issue lands. */
+export {};
