@@ -6,7 +6,8 @@
 // bound to (ifindex, ethertype), polled by libuv, is all the responder needs.
 //
 // JS API (wrapped by src/afpacket.ts, which is the only caller):
-//   open(ifindex, ethertype, onFrame(buf, pkttype), onError(err)) -> handle
+//   open(ifindex, ethertype, filter, onFrame(buf, pkttype), onError(err)) -> handle
+//     filter 0: every frame of that ethertype; 1: only ICMPv6 Neighbor Solicitations
 //   send(handle, buf) -> bytes sent, throws Error with .code on failure
 //   addMembership(handle, mac6) / dropMembership(handle, mac6)
 //   close(handle)                 idempotent
@@ -17,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/filter.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <stdlib.h>
@@ -166,6 +168,21 @@ static void finalize_handle(napi_env env, void* data, void* hint) {
   maybe_free(h);
 }
 
+// An ETH_P_IPV6 socket would otherwise copy every IPv6 frame the node receives on the
+// interface into JS. This fixed classic-BPF program keeps only ICMPv6 (next header 58 with no
+// extension headers) of type 135 (Neighbor Solicitation); offsets are from the Ethernet header.
+// NS carrying extension headers are not accepted, which matches what real resolvers send.
+static struct sock_filter ns_only_code[] = {
+    BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),             // ethertype
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x86dd, 0, 5),
+    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 14 + 6),         // IPv6 next header
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 58, 0, 3),
+    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 14 + 40),        // ICMPv6 type
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 135, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, 0x40000),                 // accept (up to 256 KiB)
+    BPF_STMT(BPF_RET | BPF_K, 0),                       // drop
+};
+
 static packet_handle* get_handle(napi_env env, napi_value v) {
   void* data = NULL;
   napi_valuetype t;
@@ -178,18 +195,20 @@ static packet_handle* get_handle(napi_env env, napi_value v) {
 }
 
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 4) {
-    napi_throw_type_error(env, NULL, "open(ifindex, ethertype, onFrame, onError)");
+  if (argc < 5) {
+    napi_throw_type_error(env, NULL, "open(ifindex, ethertype, filter, onFrame, onError)");
     return NULL;
   }
   int32_t ifindex = 0;
   uint32_t ethertype = 0;
+  uint32_t filter = 0;
   if (napi_get_value_int32(env, argv[0], &ifindex) != napi_ok || ifindex <= 0 ||
-      napi_get_value_uint32(env, argv[1], &ethertype) != napi_ok || ethertype > 0xffff) {
-    napi_throw_type_error(env, NULL, "ifindex must be a positive integer, ethertype a uint16");
+      napi_get_value_uint32(env, argv[1], &ethertype) != napi_ok || ethertype > 0xffff ||
+      napi_get_value_uint32(env, argv[2], &filter) != napi_ok || filter > 1) {
+    napi_throw_type_error(env, NULL, "ifindex must be a positive integer, ethertype a uint16, filter 0 or 1");
     return NULL;
   }
   // Protocol 0 at socket() time receives nothing; the ethertype is set by bind() together with
@@ -198,6 +217,15 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (fd < 0) return throw_errno(env, "socket(AF_PACKET)", errno);
   int one = 1;
   (void)setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof one);
+  if (filter == 1) {
+    // Attached before bind() so no unfiltered frame is ever queued.
+    struct sock_fprog prog = {sizeof ns_only_code / sizeof ns_only_code[0], ns_only_code};
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) < 0) {
+      int err = errno;
+      close(fd);
+      return throw_errno(env, "SO_ATTACH_FILTER", err);
+    }
+  }
   struct sockaddr_ll addr;
   memset(&addr, 0, sizeof addr);
   addr.sll_family = AF_PACKET;
@@ -230,8 +258,8 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return throw_errno(env, "uv_poll_init", -rc);
   }
   h->poll.data = h;
-  napi_create_reference(env, argv[2], 1, &h->on_frame);
-  napi_create_reference(env, argv[3], 1, &h->on_error);
+  napi_create_reference(env, argv[3], 1, &h->on_frame);
+  napi_create_reference(env, argv[4], 1, &h->on_error);
   napi_value resource_name;
   napi_create_string_utf8(env, "ironlb:packet", NAPI_AUTO_LENGTH, &resource_name);
   napi_async_init(env, NULL, resource_name, &h->async_ctx);

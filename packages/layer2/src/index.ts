@@ -1,2 +1,12 @@
-/** Package placeholder until its issue lands. */
-export {};
+// @ironlb/layer2: ARP/NDP codecs (pure), responder decisions (pure), the announcer (state +
+// timers over injected ports), interface discovery, and the AF_PACKET port (the only native edge).
+export * from './errors.js';
+export * from './addr.js';
+export * from './ethernet.js';
+export * from './arp.js';
+export * from './ndp.js';
+export * from './interfaces.js';
+export * from './port.js';
+export * from './afpacket.js';
+export * from './responder.js';
+export * from './announcer.js';

@@ -1,0 +1,71 @@
+/**
+ * `npm test` (all), `npm run test:unit`, `test:integration`, `test:lab`.
+ *
+ * "all" runs lint, build, then every test file in ONE node:test run, so the summary printed last
+ * covers unit, integration, interop and lab tests together. Integration and lab tests start their
+ * own control planes (warm start ≈3 s) from the cached build; lab tests need root.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+const root = join(import.meta.dirname, '..');
+type Phase = 'unit' | 'integration' | 'lab';
+
+/** Test files of each phase, by directory. */
+const PHASE_DIRS: Record<Phase, string[]> = {
+  unit: readdirSync(join(root, 'packages')).map((p) => join('packages', p, 'src')),
+  integration: ['test/integration', 'test/interop'],
+  lab: ['test/lab', 'test/e2e'],
+};
+
+function findTests(dir: string): string[] {
+  const abs = join(root, dir);
+  if (!existsSync(abs)) return [];
+  const out: string[] = [];
+  for (const entry of readdirSync(abs)) {
+    if (entry === 'node_modules' || entry === 'dist' || entry === 'gomod' || entry === 'gopeer') continue;
+    const p = join(abs, entry);
+    if (statSync(p).isDirectory()) out.push(...findTests(relative(root, p)));
+    else if (entry.endsWith('.test.ts')) out.push(relative(root, p));
+  }
+  return out.sort();
+}
+
+function run(cmd: string, args: string[]): void {
+  console.log(`\n$ ${cmd} ${args.join(' ')}`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.error(`\n${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
+    process.exit(r.status ?? 1);
+  }
+}
+
+function main(): void {
+  const what = process.argv[2] ?? 'all';
+  const phases: Phase[] = what === 'all' ? ['unit', 'integration', 'lab'] : [what as Phase];
+  if (!phases.every((p) => p in PHASE_DIRS)) {
+    console.error('usage: tsx test/run-tests.ts all|unit|integration|lab');
+    process.exit(2);
+  }
+  if (what === 'all') {
+    run('npm', ['run', 'lint']);
+    run('npm', ['run', 'build']);
+  }
+  if (phases.includes('integration') || phases.includes('lab')) {
+    // Build (or find cached) the control plane once, before test files race for it.
+    execFileSync('bash', [join(root, 'test/controlplane/build.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (existsSync(join(root, 'test/interop/build-gopeer.sh'))) {
+      execFileSync('bash', [join(root, 'test/interop/build-gopeer.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
+    }
+  }
+  if (phases.includes('lab') && process.getuid?.() !== 0) {
+    console.error('lab tests need root (network namespaces): run as root, or run test:unit / test:integration');
+    process.exit(1);
+  }
+  const files = phases.flatMap((p) => PHASE_DIRS[p].flatMap(findTests));
+  console.log(`\nrunning ${files.length} test files (${phases.join(', ')})`);
+  run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files]);
+}
+
+main();
