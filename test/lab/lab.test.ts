@@ -62,7 +62,7 @@ describe('three-node lab', () => {
     }
   });
 
-  it('gives a kubeconfig that works from the host and from inside every node namespace', async () => {
+  it('gives a kubeconfig that works from the host and from inside every node namespace', () => {
     const script = [
       "import { KubeConfig, CoreV1Api } from '@kubernetes/client-node';",
       'const kc = new KubeConfig(); kc.loadFromFile(process.argv[1]);',

@@ -197,7 +197,7 @@ async function registerNode(kc: KubeConfig, node: LabNode): Promise<void> {
   // Status sent with a create is kept for Nodes (the kubelet registers this way), but write it
   // through the subresource too so the test does not depend on that detail.
   const current = await core.readNode({ name: node.name });
-  current.status = body.status;
+  if (body.status !== undefined) current.status = body.status;
   await core.replaceNodeStatus({ name: node.name, body: current });
 }
 

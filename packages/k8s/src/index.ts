@@ -1,2 +1,8 @@
-/** Package placeholder until its issue lands. */
-export {};
+/** Kubernetes adapters shared by the controller and the speaker. */
+export { loadKubeConfig } from './kubeconfig.js';
+export { createLogger, type Logger } from './log.js';
+export { ResilientInformer, type InformerEvent, type InformerOptions } from './informer.js';
+export { EventRecorder, type EventTarget, type EventType } from './events.js';
+export { ServiceWriter } from './services.js';
+export { ensureMemberlistSecret, MEMBERLIST_SECRET, MEMBERLIST_SECRET_KEY } from './secret.js';
+export { startOpsServer, type OpsHandlers } from './ops.js';

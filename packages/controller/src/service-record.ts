@@ -1,0 +1,93 @@
+/**
+ * The adapter from a Kubernetes Service to the allocator's domain record (nothing under
+ * packages/core sees a V1Service). Pure: no I/O.
+ */
+import type { V1Service } from '@kubernetes/client-node';
+import type { Family, IPFamilyPolicy, PortProtocol, ServiceRecord } from '@ironlb/core';
+
+/** Annotation prefixes we read, ours first; MetalLB's current and legacy ones for migration. */
+export const ANNOTATION_PREFIXES = ['ironlb.io/', 'metallb.io/', 'metallb.universe.tf/'] as const;
+/** Where the controller records the pool an IP came from. */
+export const POOL_ANNOTATION = 'ironlb.io/ip-allocated-from-pool';
+
+/** The first value of `name` under any accepted prefix. */
+export function annotation(svc: V1Service, name: string): string | undefined {
+  const a = svc.metadata?.annotations ?? {};
+  for (const p of ANNOTATION_PREFIXES) {
+    const v = a[p + name];
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}
+
+/** "namespace/name" of a Service. */
+export function serviceKey(svc: V1Service): string {
+  return `${svc.metadata?.namespace ?? ''}/${svc.metadata?.name ?? ''}`;
+}
+
+/** Whether this controller handles the Service: LoadBalancer, and the class matches `lbClass`. */
+export function isHandled(svc: V1Service, lbClass: string | undefined): boolean {
+  if (svc.spec?.type !== 'LoadBalancer') return false;
+  const cls = svc.spec.loadBalancerClass;
+  return lbClass === undefined ? cls === undefined || cls === null || cls === '' : cls === lbClass;
+}
+
+/** The IPs currently in status.loadBalancer.ingress (hostnames ignored). */
+export function ingressIPs(svc: V1Service): string[] {
+  return (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip).filter((ip): ip is string => typeof ip === 'string' && ip !== '');
+}
+
+/** A record, or the reason the Service's request is contradictory (→ Warning Event, stays pending). */
+export type RecordResult = { ok: true; record: ServiceRecord } | { ok: false; message: string };
+
+function familyOf(f: string): Family | undefined {
+  return f === 'IPv4' ? 'ipv4' : f === 'IPv6' ? 'ipv6' : undefined;
+}
+
+/**
+ * Builds the allocator record. The API server always fills ipFamilies/ipFamilyPolicy for
+ * LoadBalancer Services; defaults below only matter for hand-made objects in unit tests.
+ */
+export function serviceRecord(svc: V1Service): RecordResult {
+  const key = serviceKey(svc);
+  const families = (svc.spec?.ipFamilies ?? ['IPv4']).map(familyOf).filter((f): f is Family => f !== undefined);
+  const familyPolicy = (svc.spec?.ipFamilyPolicy ?? 'SingleStack') as IPFamilyPolicy;
+  const ports = (svc.spec?.ports ?? []).map((p) => ({ protocol: (p.protocol ?? 'TCP') as PortProtocol, port: p.port }));
+  const specIP = svc.spec?.loadBalancerIP;
+  const annotated = annotation(svc, 'loadBalancerIPs');
+  if (specIP !== undefined && specIP !== '' && annotated !== undefined && annotated !== '') {
+    return { ok: false, message: `both spec.loadBalancerIP (${specIP}) and the loadBalancerIPs annotation (${annotated}) are set; use only one` };
+  }
+  const requestedIPs =
+    specIP !== undefined && specIP !== ''
+      ? [specIP]
+      : (annotated ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '');
+  // With externalTrafficPolicy Local, traffic stays on the announcing node, so services sharing an
+  // IP must select the same pods: the selector is the backend key (MetalLB's rule).
+  const local = svc.spec?.externalTrafficPolicy === 'Local';
+  const selector = svc.spec?.selector ?? {};
+  // The "local:" prefix keeps a Local service from ever matching a Cluster one (empty key).
+  const backendKey = local
+    ? 'local:' +
+      Object.keys(selector)
+        .sort()
+        .map((k) => `${k}=${selector[k] ?? ''}`)
+        .join(',')
+    : '';
+  const sharingKey = annotation(svc, 'allow-shared-ip');
+  const requestedPool = annotation(svc, 'address-pool');
+  const record: ServiceRecord = {
+    key,
+    families: families.length > 0 ? families : ['ipv4'],
+    familyPolicy,
+    ports,
+    backendKey,
+    requestedIPs,
+    ...(sharingKey !== undefined && sharingKey !== '' ? { sharingKey } : {}),
+    ...(requestedPool !== undefined && requestedPool !== '' ? { requestedPool } : {}),
+  };
+  return { ok: true, record };
+}
