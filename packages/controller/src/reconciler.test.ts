@@ -1,0 +1,123 @@
+/** The reconciler with a recording fake port: decisions and the writes they cause, step by step. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { V1Service } from '@kubernetes/client-node';
+import { Allocator, isConfigError, parseConfig } from '@ironlb/core';
+import { pino } from 'pino';
+import { type ControllerPort, ServiceReconciler } from './reconciler.js';
+
+class RecordingPort implements ControllerPort {
+  writes: string[] = [];
+  events: string[] = [];
+  readonly services = new Map<string, V1Service>();
+  async setIngress(svc: V1Service, ips: readonly string[]): Promise<void> {
+    await Promise.resolve();
+    this.writes.push(`ingress ${svc.metadata?.name} ${ips.join(',')}`);
+    const s = this.services.get(svc.metadata?.name ?? '');
+    if (s) s.status = { loadBalancer: ips.length ? { ingress: ips.map((ip) => ({ ip })) } : {} };
+  }
+  async setPoolAnnotation(svc: V1Service, pool: string | null): Promise<void> {
+    await Promise.resolve();
+    this.writes.push(`pool ${svc.metadata?.name} ${pool}`);
+    const s = this.services.get(svc.metadata?.name ?? '');
+    if (s) {
+      const a = { ...(s.metadata?.annotations ?? {}) };
+      if (pool === null) delete a['ironlb.io/ip-allocated-from-pool'];
+      else a['ironlb.io/ip-allocated-from-pool'] = pool;
+      s.metadata = { ...s.metadata, annotations: a };
+    }
+  }
+  event(svc: V1Service, type: string, reason: string, message: string): void {
+    this.events.push(`${svc.metadata?.name} ${type} ${reason}: ${message}`);
+  }
+  take(): { writes: string[]; events: string[] } {
+    const r = { writes: this.writes, events: this.events };
+    this.writes = [];
+    this.events = [];
+    return r;
+  }
+}
+
+function config(text: string): ReturnType<typeof parseConfig> & { kind: 'Config' } {
+  const c = parseConfig(text);
+  if (isConfigError(c)) throw new Error(c.message);
+  return c;
+}
+
+const POOL = 'address-pools:\n- name: p\n  protocol: layer2\n  addresses: [198.51.100.200-198.51.100.201]\n';
+
+function service(port: RecordingPort, name: string, extra: Partial<V1Service['spec']> = {}, ingress: string[] = []): V1Service {
+  const s: V1Service = {
+    metadata: { namespace: 'ns', name, annotations: {} },
+    spec: { type: 'LoadBalancer', ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', ports: [{ port: 80, protocol: 'TCP' }], ...extra },
+    status: { loadBalancer: ingress.length ? { ingress: ingress.map((ip) => ({ ip })) } : {} },
+  };
+  port.services.set(name, s);
+  return s;
+}
+
+describe('ServiceReconciler scenarios', () => {
+  it('allocates, writes once, and stays quiet when nothing changed', async () => {
+    const port = new RecordingPort();
+    const r = new ServiceReconciler({ allocator: new Allocator(config(POOL)), port, log: pino({ level: 'silent' }) });
+    const a = service(port, 'a');
+    assert.equal(await r.reconcile('ns/a', a), 'success');
+    assert.deepEqual(port.take(), { writes: ['ingress a 198.51.100.200', 'pool a p'], events: ['a Normal IPAllocated: Assigned IP ["198.51.100.200"] from pool "p"'] });
+    assert.equal(await r.reconcile('ns/a', a), 'success');
+    assert.deepEqual(port.take(), { writes: [], events: [] }, 'no write when status already matches');
+  });
+
+  it('re-admits assigned IPs before pending services at restart', async () => {
+    const port = new RecordingPort();
+    const r = new ServiceReconciler({ allocator: new Allocator(config(POOL)), port, log: pino({ level: 'silent' }) });
+    const pending = service(port, 'pending');
+    const held = service(port, 'held', {}, ['198.51.100.200']);
+    r.readmit([held]);
+    assert.equal(await r.reconcile('ns/pending', pending), 'success');
+    assert.equal(port.take().writes[0], 'ingress pending 198.51.100.201', 'the pending service did not take the held IP');
+    assert.equal(await r.reconcile('ns/held', held), 'success');
+    assert.deepEqual(port.take().writes, ['pool held p'], 'held keeps its IP; only the missing annotation is written');
+  });
+
+  it('releases on type change and asks for a full pass so pending services get the IP', async () => {
+    const port = new RecordingPort();
+    const r = new ServiceReconciler({ allocator: new Allocator(config(POOL)), port, log: pino({ level: 'silent' }) });
+    const a = service(port, 'a');
+    await r.reconcile('ns/a', a);
+    port.take();
+    a.spec = { ...a.spec, type: 'ClusterIP' };
+    assert.equal(await r.reconcile('ns/a', a), 'reprocessAll');
+    assert.deepEqual(port.take().writes, ['ingress a ', 'pool a null']);
+    assert.equal(await r.reconcile('ns/a', undefined), 'success', 'deleting an unallocated service frees nothing');
+  });
+
+  it('keeps an assigned IP when the request becomes contradictory, and says why', async () => {
+    const port = new RecordingPort();
+    const alloc = new Allocator(config(POOL));
+    const r = new ServiceReconciler({ allocator: alloc, port, log: pino({ level: 'silent' }) });
+    const a = service(port, 'a');
+    await r.reconcile('ns/a', a);
+    port.take();
+    a.spec = { ...a.spec, loadBalancerIP: '198.51.100.201' };
+    a.metadata!.annotations = { ...a.metadata!.annotations, 'ironlb.io/loadBalancerIPs': '198.51.100.200' };
+    assert.equal(await r.reconcile('ns/a', a), 'noRetry');
+    const { writes, events } = port.take();
+    assert.deepEqual(writes, []);
+    assert.match(events[0] ?? '', /^a Warning LoadBalancerFailed: both spec\.loadBalancerIP/);
+    assert.deepEqual(alloc.allocationOf('ns/a')?.addresses, ['198.51.100.200']);
+  });
+
+  it('reassigns with a Warning when the IP left every pool', async () => {
+    const port = new RecordingPort();
+    const alloc = new Allocator(config(POOL));
+    const r = new ServiceReconciler({ allocator: alloc, port, log: pino({ level: 'silent' }) });
+    const a = service(port, 'a', {}, ['198.51.100.200']);
+    r.readmit([a]);
+    const evicted = alloc.setConfig(config(POOL.replace('198.51.100.200-198.51.100.201', '198.51.100.210/32')));
+    assert.deepEqual(evicted, ['ns/a']);
+    assert.equal(await r.reconcile('ns/a', a), 'success');
+    const { writes, events } = port.take();
+    assert.deepEqual(writes, ['ingress a 198.51.100.210', 'pool a p']);
+    assert.match(events[0] ?? '', /^a Warning ClearAssignment: current IP 198\.51\.100\.200 cannot be kept/);
+  });
+});
