@@ -103,7 +103,7 @@ describe('ServiceReconciler scenarios', () => {
     assert.equal(await r.reconcile('ns/a', a), 'noRetry');
     const { writes, events } = port.take();
     assert.deepEqual(writes, []);
-    assert.match(events[0] ?? '', /^a Warning LoadBalancerFailed: both spec\.loadBalancerIP/);
+    assert.match(events[0] ?? '', /^a Warning LoadBalancerFailed: spec\.loadBalancerIP and the loadBalancerIPs annotation are both set/);
     assert.deepEqual(alloc.allocationOf('ns/a')?.addresses, ['198.51.100.200']);
   });
 

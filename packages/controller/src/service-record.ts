@@ -3,7 +3,7 @@
  * packages/core sees a V1Service). Pure: no I/O.
  */
 import type { V1Service } from '@kubernetes/client-node';
-import type { Family, IPFamilyPolicy, PortProtocol, ServiceRecord } from '@ironlb/core';
+import { type Family, type IPFamilyPolicy, type PortProtocol, type ServiceRecord, backendKeyFor, requestedIPsFrom } from '@ironlb/core';
 
 /** Annotation prefixes we read, ours first; MetalLB's current and legacy ones for migration. */
 export const ANNOTATION_PREFIXES = ['ironlb.io/', 'metallb.io/', 'metallb.universe.tf/'] as const;
@@ -53,30 +53,11 @@ export function serviceRecord(svc: V1Service): RecordResult {
   const families = (svc.spec?.ipFamilies ?? ['IPv4']).map(familyOf).filter((f): f is Family => f !== undefined);
   const familyPolicy = (svc.spec?.ipFamilyPolicy ?? 'SingleStack') as IPFamilyPolicy;
   const ports = (svc.spec?.ports ?? []).map((p) => ({ protocol: (p.protocol ?? 'TCP') as PortProtocol, port: p.port }));
-  const specIP = svc.spec?.loadBalancerIP;
-  const annotated = annotation(svc, 'loadBalancerIPs');
-  if (specIP !== undefined && specIP !== '' && annotated !== undefined && annotated !== '') {
-    return { ok: false, message: `both spec.loadBalancerIP (${specIP}) and the loadBalancerIPs annotation (${annotated}) are set; use only one` };
-  }
-  const requestedIPs =
-    specIP !== undefined && specIP !== ''
-      ? [specIP]
-      : (annotated ?? '')
-          .split(',')
-          .map((s) => s.trim())
-          .filter((s) => s !== '');
-  // With externalTrafficPolicy Local, traffic stays on the announcing node, so services sharing an
-  // IP must select the same pods: the selector is the backend key (MetalLB's rule).
-  const local = svc.spec?.externalTrafficPolicy === 'Local';
-  const selector = svc.spec?.selector ?? {};
-  // The "local:" prefix keeps a Local service from ever matching a Cluster one (empty key).
-  const backendKey = local
-    ? 'local:' +
-      Object.keys(selector)
-        .sort()
-        .map((k) => `${k}=${selector[k] ?? ''}`)
-        .join(',')
-    : '';
+  const requested = requestedIPsFrom(svc.spec?.loadBalancerIP, annotation(svc, 'loadBalancerIPs'));
+  if (!requested.ok) return { ok: false, message: requested.message };
+  const requestedIPs = requested.ips;
+  const policy = svc.spec?.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster';
+  const backendKey = backendKeyFor(policy, svc.spec?.selector);
   const sharingKey = annotation(svc, 'allow-shared-ip');
   const requestedPool = annotation(svc, 'address-pool');
   const record: ServiceRecord = {

@@ -36,7 +36,7 @@ export interface ServiceRecord {
   readonly requestedPool?: string;
 }
 
-/** A service's current allocation. */
+/** A service's current allocation: a live read-only view (a re-homed allocation shows its new pool). */
 export interface Allocation {
   readonly key: string;
   readonly pool: string;
@@ -127,6 +127,15 @@ class Holder implements Allocation {
     this.text ??= Object.freeze(this.ips.map(formatIP));
     return this.text;
   }
+
+  // `home` links into the allocator's state (cyclic, huge): logs and JSON see only the view.
+  toJSON(): { key: string; pool: string; addresses: readonly string[] } {
+    return { key: this.key, pool: this.pool, addresses: this.addresses };
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): { key: string; pool: string; addresses: readonly string[] } {
+    return this.toJSON();
+  }
 }
 
 /** The services on one IP: the holder itself when alone (the common case), else a list. */
@@ -140,7 +149,8 @@ function slotHolders(slot: Slot): readonly Holder[] {
  * Allocation state of one configured range. Invariant: every offset below `cursor` is in use,
  * is a skipped buggy address, or sits in the `freed` min-heap. So the lowest free address is
  * the heap's top if any, else the first unused offset at or after the cursor, and allocation
- * never rescans from the start of a huge range.
+ * never rescans from the start of a huge range (only once after `setConfig`, which rebuilds
+ * ranges with the cursor at 0 and skips the in-use addresses on the first pass).
  */
 class RangeState {
   readonly family: Family;
@@ -228,6 +238,18 @@ const NOTHING_SHAREABLE: ReadonlyMap<RangeState, IP[]> = new Map();
 interface Pick {
   readonly range: RangeState;
   readonly ip: IP;
+  /** `slotKey(ip.value - range.first)`, computed once. */
+  readonly key: SlotKey;
+}
+
+function samePicks(ips: readonly IP[], picks: readonly Pick[]): boolean {
+  if (ips.length !== picks.length) return false;
+  for (let i = 0; i < ips.length; i++) {
+    const a = ips[i] as IP;
+    const b = (picks[i] as Pick).ip;
+    if (a.family !== b.family || a.value !== b.value) return false;
+  }
+  return true;
 }
 
 type Failure = { readonly ok: false; readonly failure: AllocationFailure };
@@ -466,7 +488,7 @@ export class Allocator {
       const r = this.rangeOf(ip);
       const text = formatIP(ip);
       if (r === undefined) return fail('ipNotInPool', `IP ${text} is not in any pool`, { ip: text });
-      picks.push({ range: r, ip });
+      picks.push({ range: r, ip, key: slotKey(ip.value - r.first) });
     }
     const pool = (picks[0] as Pick).range.pool;
     const name = pool.pool.name;
@@ -524,8 +546,8 @@ export class Allocator {
   /** One address per wanted family from `pool`, or null if any family cannot be served. */
   private pickAll(pool: PoolState, want: readonly Family[], svc: ServiceRecord): Pick[] | null {
     const picks: Pick[] = [];
-    for (const f of want) {
-      const p = this.pickIn(pool, f, svc);
+    for (let i = 0; i < want.length; i++) {
+      const p = this.pickIn(pool, want[i] as Family, svc);
       if (p === null) return null;
       picks.push(p);
     }
@@ -535,12 +557,21 @@ export class Allocator {
   /** First usable address of family `f` in `pool`: ranges in config order, lowest first in each. */
   private pickIn(pool: PoolState, f: Family, svc: ServiceRecord): Pick | null {
     const shareable = this.shareableIn(pool, f, svc);
-    for (const r of pool.ranges) {
+    const ranges = pool.ranges;
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i] as RangeState;
       if (r.family !== f) continue;
       const off = r.peekFree();
       let best: IP | undefined = off === undefined ? undefined : { family: f, value: r.first + BigInt(off) };
-      for (const ip of shareable.get(r) ?? []) if (best === undefined || ip.value < best.value) best = ip;
-      if (best !== undefined) return { range: r, ip: best };
+      let shared = false;
+      if (shareable.size > 0) {
+        for (const ip of shareable.get(r) ?? []) {
+          if (best !== undefined && ip.value >= best.value) continue;
+          best = ip;
+          shared = true;
+        }
+      }
+      if (best !== undefined) return { range: r, ip: best, key: shared || off === undefined ? slotKey(best.value - r.first) : off };
     }
     return null;
   }
@@ -567,9 +598,7 @@ export class Allocator {
 
   private commit(svc: ServiceRecord, pool: PoolState, picks: readonly Pick[]): AllocationResult {
     const old = this.allocations.get(svc.key);
-    const ips = picks.map((p) => p.ip);
-    const sameIPs = old !== undefined && old.ips.length === ips.length && old.ips.every((ip, i) => ip.family === ips[i]?.family && ip.value === ips[i]?.value);
-    if (old !== undefined && sameIPs && old.home === pool) {
+    if (old !== undefined && old.home === pool && samePicks(old.ips, picks)) {
       // Idempotent re-admission: refresh what sharing looks at (ports, key, backend).
       this.unindex(old);
       old.ports = svc.ports;
@@ -579,20 +608,23 @@ export class Allocator {
       return { ok: true, allocation: old };
     }
     if (old !== undefined) this.release(svc.key);
+    const ips = picks.length === 1 ? [(picks[0] as Pick).ip] : picks.map((p) => p.ip);
     const h = new Holder(svc.key, pool, ips, svc.ports, svc.sharingKey ?? '', svc.backendKey ?? '');
     this.allocations.set(svc.key, h);
     this.index(h);
-    this.occupy(h);
+    this.occupy(h, picks);
     return { ok: true, allocation: h };
   }
 
-  /** Puts the holder on its IPs' slots and counts them. */
-  private occupy(h: Holder): void {
+  /** Puts the holder on its IPs' slots and counts them; `picks` (same order as ips) saves lookups. */
+  private occupy(h: Holder, picks?: readonly Pick[]): void {
     h.home.services++;
-    for (const ip of h.ips) {
-      const r = this.rangeOf(ip);
+    for (let i = 0; i < h.ips.length; i++) {
+      const ip = h.ips[i] as IP;
+      const pick = picks?.[i];
+      const r = pick?.range ?? this.rangeOf(ip);
       if (r === undefined) continue; // unreachable: callers place holders inside pools
-      const key = slotKey(ip.value - r.first);
+      const key = pick?.key ?? slotKey(ip.value - r.first);
       const slot = r.used.get(key);
       if (slot !== undefined) {
         r.used.set(key, [...slotHolders(slot), h]);
@@ -614,10 +646,12 @@ export class Allocator {
       const key = slotKey(ip.value - r.first);
       const slot = r.used.get(key);
       if (slot === undefined) continue;
-      const rest = slotHolders(slot).filter((x) => x !== h);
-      if (rest.length > 0) {
-        r.used.set(key, rest.length === 1 ? (rest[0] as Holder) : rest);
-        continue;
+      if (slot !== h) {
+        const rest = slotHolders(slot).filter((x) => x !== h);
+        if (rest.length > 0) {
+          r.used.set(key, rest.length === 1 ? (rest[0] as Holder) : rest);
+          continue;
+        }
       }
       r.used.delete(key);
       r.noteFreed(key);
@@ -639,6 +673,7 @@ export class Allocator {
   }
 
   private unindex(h: Holder): void {
+    if (h.sharingKey === '') return;
     const set = this.bySharingKey.get(h.sharingKey);
     if (set === undefined) return;
     set.delete(h);
@@ -659,13 +694,21 @@ function checkServiceFamilies(svc: ServiceRecord): Failure | null {
   return null;
 }
 
-/** The family sets to try, most wanted first. */
-function wantedFamilySets(svc: ServiceRecord): Family[][] {
-  const [primary, secondary] = svc.families as [Family, Family | undefined];
-  if (svc.familyPolicy === 'SingleStack' || secondary === undefined) return [[primary]];
-  if (svc.familyPolicy === 'RequireDualStack') return [[primary, secondary]];
-  // PreferDualStack: both, else the primary family, else the secondary one.
-  return [[primary, secondary], [primary], [secondary]];
+const V4: readonly Family[] = ['ipv4'];
+const V6: readonly Family[] = ['ipv6'];
+const V4V6: readonly Family[] = ['ipv4', 'ipv6'];
+const V6V4: readonly Family[] = ['ipv6', 'ipv4'];
+// Precomputed because allocate is hot: [single-stack, require-dual, prefer-dual] per primary family.
+const WANTED: Record<Family, readonly (readonly (readonly Family[])[])[]> = {
+  ipv4: [[V4], [V4V6], [V4V6, V4, V6]],
+  ipv6: [[V6], [V6V4], [V6V4, V6, V4]],
+};
+
+/** The family sets to try, most wanted first (PreferDualStack: both, else primary, else secondary). */
+function wantedFamilySets(svc: ServiceRecord): readonly (readonly Family[])[] {
+  const primary = svc.families[0] as Family;
+  const policy = svc.families.length < 2 || svc.familyPolicy === 'SingleStack' ? 0 : svc.familyPolicy === 'RequireDualStack' ? 1 : 2;
+  return WANTED[primary][policy] as readonly (readonly Family[])[];
 }
 
 /** Why `svc` may not join the services on a slot, or null if it may. */

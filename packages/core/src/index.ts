@@ -33,6 +33,7 @@ export {
   type PoolStats,
   Allocator,
 } from './allocator.js';
+export { type RequestedIPs, requestedIPsFrom, backendKeyFor } from './service.js';
 export {
   type ElectionCandidate,
   type ElectionInput,
