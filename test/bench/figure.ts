@@ -7,9 +7,9 @@ export interface Figure {
 
 /** What run.ts hands a benchmark: an emitter for figures, its CLI args and a stderr logger. */
 export interface BenchContext {
-  emit(f: Figure): void;
+  emit: (f: Figure) => void;
   args: string[];
-  log(msg: string): void;
+  log: (msg: string) => void;
 }
 
 /** A benchmark module default-exports one async function. */

@@ -4,7 +4,7 @@
  */
 import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Service } from '@kubernetes/client-node';
 import { Allocator, type Config, isConfigError, parseConfig } from '@ironlb/core';
-import { EventRecorder, ResilientInformer, ServiceWriter, ensureMemberlistSecret } from '@ironlb/k8s';
+import { EventRecorder, ResilientInformer, ServiceWriter, ensureMemberlistSecret, withKeepAlive } from '@ironlb/k8s';
 import type { Logger } from 'pino';
 import { ControllerMetrics } from './metrics.js';
 import { KeyedQueue } from './queue.js';
@@ -47,6 +47,7 @@ export class Controller {
   #started = false;
 
   constructor(opts: ControllerOptions) {
+    withKeepAlive(opts.kc);
     this.#opts = opts;
     this.#log = opts.log;
     this.metrics = opts.metrics ?? new ControllerMetrics();

@@ -1,5 +1,5 @@
 /** Kubernetes adapters shared by the controller and the speaker. */
-export { loadKubeConfig } from './kubeconfig.js';
+export { loadKubeConfig, withKeepAlive } from './kubeconfig.js';
 export { createLogger, type Logger } from './log.js';
 export { ResilientInformer, type InformerEvent, type InformerOptions } from './informer.js';
 export { EventRecorder, type EventTarget, type EventType } from './events.js';
