@@ -1,0 +1,91 @@
+/** The speaker's decision table: who announces, and why nobody does. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { electionHash } from '@ironlb/core';
+import { type EndpointView, type NodeView, type Snapshot, endpointViews, nodeView, plan } from './state.js';
+
+const nodes: NodeView[] = ['n1', 'n2', 'n3'].map((name) => ({ name, networkUnavailable: false, excluded: false }));
+const everywhere: EndpointView[] = nodes.map((n) => ({ nodeName: n.name, serving: true }));
+
+function order(ip: string, names: string[]): string[] {
+  return [...names].sort((a, b) => Buffer.compare(electionHash(a, ip), electionHash(b, ip)));
+}
+
+function snap(over: Partial<Snapshot>): Snapshot {
+  return {
+    self: 'n1',
+    services: [{ key: 'ns/a', ips: ['198.51.100.200'], trafficPolicy: 'Cluster' }],
+    endpoints: new Map([['ns/a', everywhere]]),
+    nodes,
+    alive: new Set(['n1', 'n2', 'n3']),
+    inPool: () => true,
+    ...over,
+  };
+}
+
+describe('plan', () => {
+  const ip = '198.51.100.200';
+  const ranked = order(ip, ['n1', 'n2', 'n3']);
+  it('elects the first node by SHA-256(node#ip), and only that node announces', () => {
+    for (const self of ['n1', 'n2', 'n3']) {
+      const p = plan(snap({ self }));
+      assert.equal(p.decisions[0]?.winner, ranked[0]);
+      assert.deepEqual([...p.announce.keys()], self === ranked[0] ? [ip] : []);
+    }
+  });
+  it('skips dead members, NetworkUnavailable and excluded nodes', () => {
+    const [first, second, third] = ranked as [string, string, string];
+    assert.equal(plan(snap({ alive: new Set([second, third]) })).decisions[0]?.winner, second);
+    const nodes2 = nodes.map((n) => (n.name === first ? { ...n, networkUnavailable: true } : n.name === second ? { ...n, excluded: true } : n));
+    assert.equal(plan(snap({ nodes: nodes2 })).decisions[0]?.winner, third);
+  });
+  it('does not announce a service without serving endpoints', () => {
+    const p = plan(snap({ endpoints: new Map([['ns/a', [{ nodeName: 'n1', serving: false }]]]) }));
+    assert.deepEqual(p.decisions[0], { key: 'ns/a', ips: [ip], winner: null, reason: 'noServingEndpoints' });
+    assert.equal(p.announce.size, 0);
+  });
+  it('with externalTrafficPolicy Local, only a node hosting an endpoint announces', () => {
+    const last = ranked[2] as string;
+    const p = plan(snap({ self: last, services: [{ key: 'ns/a', ips: [ip], trafficPolicy: 'Local' }], endpoints: new Map([['ns/a', [{ nodeName: last, serving: true }]]]) }));
+    assert.equal(p.decisions[0]?.winner, last);
+    assert.deepEqual([...p.announce.entries()], [[ip, ['ns/a']]]);
+  });
+  it('puts services sharing an IP on the same node and refuses IPs outside every pool', () => {
+    const shared = snap({
+      self: ranked[0] as string,
+      services: [
+        { key: 'ns/a', ips: [ip], trafficPolicy: 'Cluster' },
+        { key: 'ns/b', ips: [ip], trafficPolicy: 'Cluster' },
+      ],
+      endpoints: new Map([
+        ['ns/a', everywhere],
+        ['ns/b', everywhere],
+      ]),
+    });
+    assert.deepEqual(plan(shared).announce.get(ip), ['ns/a', 'ns/b']);
+    const outside = plan(snap({ inPool: () => false }));
+    assert.equal(outside.decisions[0]?.winner, null);
+    assert.match(outside.decisions[0]?.reason ?? '', /^ipNotInPool/);
+  });
+});
+
+describe('adapters', () => {
+  it('counts an endpoint as serving when ready is unset/true or serving is true', () => {
+    const views = endpointViews({
+      addressType: 'IPv4',
+      endpoints: [
+        { addresses: ['198.51.100.19'], nodeName: 'a', conditions: {} },
+        { addresses: ['198.51.100.20'], nodeName: 'b', conditions: { ready: false, serving: true } },
+        { addresses: ['198.51.100.21'], nodeName: 'c', conditions: { ready: false, serving: false } },
+      ],
+    });
+    assert.deepEqual(views.map((v) => v.serving), [true, true, false]);
+  });
+  it('reads NetworkUnavailable and the exclude label from a Node', () => {
+    const v = nodeView({
+      metadata: { name: 'x', labels: { 'node.kubernetes.io/exclude-from-external-load-balancers': '' } },
+      status: { conditions: [{ type: 'NetworkUnavailable', status: 'True' }] },
+    });
+    assert.deepEqual(v, { name: 'x', networkUnavailable: true, excluded: true });
+  });
+});

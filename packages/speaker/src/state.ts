@@ -1,0 +1,136 @@
+/**
+ * The speaker's decision, pure: from a snapshot of Services, EndpointSlices, Nodes and live
+ * memberlist members, which Service IPs this node announces. Every speaker computes the same
+ * answer from the same inputs (core's electAnnouncer), so exactly one node announces each IP
+ * while their views agree.
+ */
+import type { V1Node, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice } from '@kubernetes/client-node';
+import { type ElectionCandidate, electAnnouncer } from '@ironlb/core';
+
+/** The label that takes a node out of external load balancing (honoured as MetalLB does). */
+export const EXCLUDE_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
+
+/** What the speaker needs of a Service. */
+export interface ServiceView {
+  key: string;
+  ips: string[];
+  trafficPolicy: 'Cluster' | 'Local';
+}
+
+/** What the speaker needs of an endpoint. */
+export interface EndpointView {
+  nodeName: string | undefined;
+  serving: boolean;
+}
+
+/** What the speaker needs of a Node. */
+export interface NodeView {
+  name: string;
+  networkUnavailable: boolean;
+  excluded: boolean;
+}
+
+/** Everything one decision looks at. */
+export interface Snapshot {
+  self: string;
+  services: readonly ServiceView[];
+  /** Endpoints by service key "ns/name". */
+  endpoints: ReadonlyMap<string, readonly EndpointView[]>;
+  nodes: readonly NodeView[];
+  /** Names memberlist reports alive or suspect (MetalLB's "usable speakers"). */
+  alive: ReadonlySet<string>;
+  /** IPs outside every configured pool are never announced (returns false for those). */
+  inPool: (ip: string) => boolean;
+}
+
+/** The outcome for one Service. */
+export interface Decision {
+  key: string;
+  ips: string[];
+  winner: string | null;
+  /** Why nobody announces, when winner is null. */
+  reason?: string;
+}
+
+/** All decisions, and the IPs this node must announce with the Services owning each. */
+export interface Plan {
+  decisions: Decision[];
+  announce: Map<string, string[]>;
+}
+
+/** Decides every Service. */
+export function plan(s: Snapshot): Plan {
+  const decisions: Decision[] = [];
+  const announce = new Map<string, string[]>();
+  for (const svc of s.services) {
+    if (svc.ips.length === 0) continue;
+    const outside = svc.ips.filter((ip) => !s.inPool(ip));
+    if (outside.length > 0) {
+      decisions.push({ key: svc.key, ips: svc.ips, winner: null, reason: `ipNotInPool: ${outside.join(', ')}` });
+      continue;
+    }
+    const eps = s.endpoints.get(svc.key) ?? [];
+    const servingOn = new Set(eps.filter((e) => e.serving && e.nodeName !== undefined).map((e) => e.nodeName));
+    const candidates: ElectionCandidate[] = s.nodes.map((n) => ({
+      name: n.name,
+      alive: s.alive.has(n.name),
+      networkUnavailable: n.networkUnavailable,
+      excludedByLabel: n.excluded,
+      hasServingEndpoint: servingOn.has(n.name),
+    }));
+    const r = electAnnouncer({ serviceIPs: svc.ips, candidates, trafficPolicy: svc.trafficPolicy, anyServingEndpoint: eps.some((e) => e.serving) });
+    if (r.winner === null) {
+      decisions.push({ key: svc.key, ips: svc.ips, winner: null, reason: r.reason });
+      continue;
+    }
+    decisions.push({ key: svc.key, ips: svc.ips, winner: r.winner });
+    if (r.winner !== s.self) continue;
+    for (const ip of svc.ips) {
+      const owners = announce.get(ip) ?? [];
+      owners.push(svc.key);
+      announce.set(ip, owners);
+    }
+  }
+  return { decisions, announce };
+}
+
+/** A Service as the speaker sees it, or undefined if the speaker does not handle it. */
+export function serviceView(svc: V1Service, lbClass: string | undefined): ServiceView | undefined {
+  if (svc.spec?.type !== 'LoadBalancer') return undefined;
+  const cls = svc.spec.loadBalancerClass;
+  const handled = lbClass === undefined ? cls === undefined || cls === null || cls === '' : cls === lbClass;
+  if (!handled) return undefined;
+  const ips = (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip).filter((ip): ip is string => typeof ip === 'string' && ip !== '');
+  return {
+    key: `${svc.metadata?.namespace ?? ''}/${svc.metadata?.name ?? ''}`,
+    ips,
+    trafficPolicy: svc.spec.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster',
+  };
+}
+
+/** Service key of an EndpointSlice (label kubernetes.io/service-name), or undefined. */
+export function sliceServiceKey(slice: V1EndpointSlice): string | undefined {
+  const name = slice.metadata?.labels?.['kubernetes.io/service-name'];
+  return name === undefined ? undefined : `${slice.metadata?.namespace ?? ''}/${name}`;
+}
+
+/**
+ * Endpoints of a slice. An endpoint serves when `ready` is unset or true, or `serving` is true
+ * (a terminating pod that still serves keeps the IP announced, as in MetalLB).
+ */
+export function endpointViews(slice: V1EndpointSlice): EndpointView[] {
+  return (slice.endpoints ?? []).map((e) => {
+    const c = e.conditions ?? {};
+    return { nodeName: e.nodeName ?? undefined, serving: c.ready === undefined || c.ready === null || c.ready === true || c.serving === true };
+  });
+}
+
+/** A Node as the election sees it. */
+export function nodeView(node: V1Node): NodeView {
+  return {
+    name: node.metadata?.name ?? '',
+    networkUnavailable: (node.status?.conditions ?? []).some((c) => c.type === 'NetworkUnavailable' && c.status === 'True'),
+    excluded: Object.prototype.hasOwnProperty.call(node.metadata?.labels ?? {}, EXCLUDE_LABEL),
+  };
+}

@@ -1,0 +1,177 @@
+/**
+ * End-to-end harness: a lab, the controller in the host namespace and one speaker per node
+ * namespace (the real processes, built to dist/), plus client-side probes (ARP, NDP, HTTP) run
+ * inside the client namespace.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { CoreV1Api, DiscoveryV1Api, type V1Service, type V1ServiceSpec } from '@kubernetes/client-node';
+import { electionHash } from '@ironlb/core';
+import { withKeepAlive } from '@ironlb/k8s';
+import { type Lab, type LabNode, startLab } from '../lab/lab.js';
+
+const root = join(import.meta.dirname, '..', '..');
+
+/** The default pool of e2e tests: inside the lab's LB range. */
+export const E2E_POOLS = `address-pools:
+- name: default
+  protocol: layer2
+  addresses: [198.51.100.200-198.51.100.230, 2001:db8::1:c8-2001:db8::1:e6]
+`;
+
+/** A running system: lab + controller + speakers. */
+export interface System {
+  lab: Lab;
+  core: CoreV1Api;
+  discovery: DiscoveryV1Api;
+  speakers: Map<string, ChildProcess>;
+  controller: ChildProcess;
+  /** Starts (or restarts) the speaker of a node. */
+  startSpeaker(node: LabNode): ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Brings up a lab with `nodes` nodes, the pool ConfigMap, the controller and all speakers. */
+export async function startSystem(nodes = 3, extraSpeakerArgs: string[] = []): Promise<System> {
+  const lab = await startLab({ nodes });
+  const kc = withKeepAlive(lab.kubeConfig());
+  const core = kc.makeApiClient(CoreV1Api);
+  const discovery = kc.makeApiClient(DiscoveryV1Api);
+  const logDir = lab.controlPlane.dir;
+  const speakers = new Map<string, ChildProcess>();
+  try {
+    await core.createNamespace({ body: { metadata: { name: 'ironlb-system' } } });
+    await core.createNamespacedConfigMap({ namespace: 'ironlb-system', body: { metadata: { name: 'config' }, data: { config: E2E_POOLS } } });
+    const controller = spawn(process.execPath, [join(root, 'packages/controller/dist/main.js'), '--kubeconfig', lab.kubeconfigPath, '--metrics-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    controller.stdout?.pipe(createWriteStream(join(logDir, 'controller.log')));
+    controller.stderr?.pipe(createWriteStream(join(logDir, 'controller.log'), { flags: 'a' }));
+    // The controller creates the memberlist Secret the speakers read.
+    await until('memberlist Secret', async () => (await core.readNamespacedSecret({ name: 'memberlist', namespace: 'ironlb-system' })) !== undefined, 15_000);
+    const startSpeaker = (node: LabNode): ChildProcess => {
+      const p = lab.spawnIn(node.netns, process.execPath, [
+        join(root, 'packages/speaker/dist/main.js'),
+        '--node-name', node.name,
+        '--kubeconfig', lab.kubeconfigPath,
+        '--log-level', 'debug',
+        ...extraSpeakerArgs,
+      ]);
+      const out = createWriteStream(join(logDir, `speaker-${node.name}.log`), { flags: 'a' });
+      p.stdout?.pipe(out);
+      p.stderr?.pipe(out);
+      speakers.set(node.name, p);
+      return p;
+    };
+    for (const n of lab.nodes) startSpeaker(n);
+    const system: System = {
+      lab,
+      core,
+      discovery,
+      speakers,
+      controller,
+      startSpeaker,
+      async stop(): Promise<void> {
+        controller.kill('SIGKILL');
+        for (const s of speakers.values()) s.kill('SIGKILL');
+        await lab.stop();
+      },
+    };
+    return system;
+  } catch (err) {
+    for (const s of speakers.values()) s.kill('SIGKILL');
+    await lab.stop();
+    throw err;
+  }
+}
+
+/** Polls until fn returns truthy (exceptions count as "not yet"). */
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: last });
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Creates a LoadBalancer Service and an EndpointSlice with an endpoint on each given node. */
+export async function createServiceWithEndpoints(sys: System, ns: string, name: string, on: readonly LabNode[], spec: Partial<V1ServiceSpec> = {}): Promise<void> {
+  await sys.core.createNamespace({ body: { metadata: { name: ns } } }).catch(() => undefined);
+  await sys.core.createNamespacedService({
+    namespace: ns,
+    body: { metadata: { name }, spec: { type: 'LoadBalancer', selector: { app: name }, ports: [{ name: 'http', port: 80, protocol: 'TCP' }], ...spec } },
+  });
+  await setEndpoints(sys, ns, name, on);
+}
+
+/** Replaces the Service's EndpointSlice: one ready endpoint per node in `on` ([] = none). */
+export async function setEndpoints(sys: System, ns: string, name: string, on: readonly LabNode[]): Promise<void> {
+  const body = {
+    metadata: { name: `${name}-lab`, namespace: ns, labels: { 'kubernetes.io/service-name': name, 'endpointslice.kubernetes.io/managed-by': 'ironlb-lab' } },
+    addressType: 'IPv4',
+    ports: [{ name: 'http', port: 80, protocol: 'TCP' }],
+    endpoints: on.map((n) => ({ addresses: [n.ipv4], nodeName: n.name, conditions: { ready: true, serving: true, terminating: false } })),
+  };
+  try {
+    await sys.discovery.replaceNamespacedEndpointSlice({ name: `${name}-lab`, namespace: ns, body });
+  } catch {
+    await sys.discovery.createNamespacedEndpointSlice({ namespace: ns, body });
+  }
+}
+
+/** Waits for the Service's ingress IPs. */
+export async function waitIngress(sys: System, ns: string, name: string, count = 1): Promise<string[]> {
+  return until(`${ns}/${name} ingress`, async () => {
+    const s: V1Service = await sys.core.readNamespacedService({ name, namespace: ns });
+    const ips = (s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '');
+    return ips.length === count ? ips : undefined;
+  }, 20_000);
+}
+
+/** The election order for an IP among node names (what every speaker computes). */
+export function electionOrder(ip: string, names: readonly string[]): string[] {
+  return [...names].sort((a, b) => Buffer.compare(electionHash(a, ip), electionHash(b, ip)));
+}
+
+/** MACs that answer ARP for `ip` from the client (arping, `count` requests). */
+export function arpResponders(lab: Lab, ip: string, count = 3): string[] {
+  let out = '';
+  try {
+    out = lab.exec(lab.client.netns, 'arping', ['-c', String(count), '-w', '3', '-I', 'eth0', ip], 6000);
+  } catch (err) {
+    out = String((err as { stdout?: Buffer }).stdout ?? '');
+  }
+  return [...new Set([...out.matchAll(/\[([0-9A-Fa-f:]{17})\]/g)].map((m) => (m[1] ?? '').toLowerCase()))];
+}
+
+/** MAC that answers an NDP Neighbor Solicitation for `ip` from the client, if any. */
+export function ndpResponder(lab: Lab, ip: string): string | undefined {
+  try {
+    const out = lab.exec(lab.client.netns, 'ndisc6', ['-q', '-r', '3', '-w', '500', ip, 'eth0'], 6000);
+    return out.trim().toLowerCase() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** HTTP GET from the client namespace; the body (a node name) or undefined on failure. */
+export function httpFromClient(lab: Lab, ip: string, timeoutS = 1): string | undefined {
+  const host = ip.includes(':') ? `[${ip}]` : ip;
+  try {
+    return lab.exec(lab.client.netns, 'curl', ['-s', '-g', '--max-time', String(timeoutS), `http://${host}/`], (timeoutS + 2) * 1000).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The node whose MAC this is. */
+export function nodeByMac(lab: Lab, mac: string | undefined): LabNode | undefined {
+  return lab.nodes.find((n) => n.mac === mac);
+}

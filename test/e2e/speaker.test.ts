@@ -1,0 +1,126 @@
+/**
+ * ironlb end to end in the lab: real kube-apiserver, the controller, one speaker per node
+ * namespace, a client namespace with kernel defaults. Exactly one node answers ARP/NDP for each
+ * VIP, the one the election names; traffic fails over on link cut, SIGKILL and SIGTERM.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { LabNode } from '../lab/lab.js';
+import {
+  type System,
+  arpResponders,
+  createServiceWithEndpoints,
+  electionOrder,
+  httpFromClient,
+  ndpResponder,
+  nodeByMac,
+  setEndpoints,
+  startSystem,
+  until,
+  waitIngress,
+} from './harness.js';
+
+describe('speakers in a 3-node lab', () => {
+  let sys: System;
+  const names = (): string[] => sys.lab.nodes.map((n) => n.name);
+  const node = (name: string | undefined): LabNode => {
+    const n = sys.lab.nodes.find((x) => x.name === name);
+    assert.ok(n, `node ${name}`);
+    return n;
+  };
+  /** Waits until exactly one MAC answers ARP for ip and returns that node. */
+  const soleResponder = async (ip: string, expect?: string): Promise<LabNode> =>
+    until(`a single ARP responder for ${ip}${expect ? ` (${expect})` : ''}`, async () => {
+      const macs = arpResponders(sys.lab, ip, 2);
+      if (macs.length !== 1) return undefined;
+      const n = nodeByMac(sys.lab, macs[0]);
+      return n !== undefined && (expect === undefined || n.name === expect) ? n : undefined;
+    }, 20_000, 200);
+
+  before(async () => {
+    sys = await startSystem(3);
+  });
+  after(async () => {
+    await sys?.stop();
+  });
+
+  it('announces a Service from exactly the elected node, and HTTP to the VIP reaches it', async () => {
+    await createServiceWithEndpoints(sys, 'web', 'web', sys.lab.nodes);
+    const [vip] = await waitIngress(sys, 'web', 'web');
+    assert.ok(vip);
+    const winner = electionOrder(vip, names())[0];
+    const responder = await soleResponder(vip, winner);
+    assert.equal(responder.name, winner);
+    assert.equal(httpFromClient(sys.lab, vip), winner);
+    const events = await sys.core.listNamespacedEvent({ namespace: 'web', fieldSelector: 'involvedObject.name=web' });
+    assert.ok(events.items.some((e) => e.reason === 'nodeAssigned' && e.message?.includes(winner ?? '?')), 'nodeAssigned event names the node');
+  });
+
+  it('fails over when the winner loses its link, and the old node is silent once it is back and not elected', async () => {
+    const [vip] = await waitIngress(sys, 'web', 'web');
+    const order = electionOrder(vip ?? '', names());
+    const first = node(order[0]);
+    sys.lab.setLink(first, false);
+    try {
+      const answer = await until('HTTP from another node', async () => {
+        const body = httpFromClient(sys.lab, vip ?? '', 0.3);
+        return body !== undefined && body !== first.name ? body : undefined;
+      }, 15_000, 10);
+      assert.equal(answer, order[1], 'the next node in the election order took over');
+    } finally {
+      sys.lab.setLink(first, true);
+    }
+    // Back on the segment, the first node rejoins and wins again; exactly one node answers.
+    const back = await soleResponder(vip ?? '', order[0]);
+    assert.equal(back.name, order[0]);
+    await until('HTTP back on the elected node', async () => httpFromClient(sys.lab, vip ?? '') === order[0], 15_000, 100);
+  });
+
+  it('fails over on speaker SIGKILL and on SIGTERM; a node without a speaker never answers', async () => {
+    const [vip] = await waitIngress(sys, 'web', 'web');
+    const order = electionOrder(vip ?? '', names());
+    const first = node(order[0]);
+    sys.speakers.get(first.name)?.kill('SIGKILL');
+    await until('HTTP from the second node after SIGKILL', async () => httpFromClient(sys.lab, vip ?? '', 0.3) === order[1], 15_000, 10);
+    const second = await soleResponder(vip ?? '', order[1]);
+    assert.equal(second.name, order[1], 'the killed node no longer answers ARP');
+    // Graceful: SIGTERM the second; the third takes over without failure detection.
+    const secondProc = sys.speakers.get(order[1] ?? '');
+    const exited = new Promise<number | null>((r) => secondProc?.once('exit', (code) => r(code)));
+    secondProc?.kill('SIGTERM');
+    await until('HTTP from the third node after SIGTERM', async () => httpFromClient(sys.lab, vip ?? '', 0.3) === order[2], 15_000, 10);
+    assert.equal(await exited, 0, 'speaker exits 0 on SIGTERM');
+    // Restart both; the first wins again and is the only one answering.
+    sys.startSpeaker(first);
+    sys.startSpeaker(node(order[1]));
+    await soleResponder(vip ?? '', order[0]);
+  });
+
+  it('with externalTrafficPolicy Local, only a node with an endpoint announces, and moving the endpoint moves it', async () => {
+    const ordered = (ip: string): string[] => electionOrder(ip, names());
+    await createServiceWithEndpoints(sys, 'local', 'loc', [], { externalTrafficPolicy: 'Local' });
+    const [vip] = await waitIngress(sys, 'local', 'loc');
+    // No endpoints: not announced.
+    assert.deepEqual(arpResponders(sys.lab, vip ?? '', 2), [], 'a Service without endpoints is not announced');
+    // Endpoint on the node that hashes LAST, so only the policy can make it win.
+    const last = node(ordered(vip ?? '')[2]);
+    await setEndpoints(sys, 'local', 'loc', [last]);
+    assert.equal((await soleResponder(vip ?? '', last.name)).name, last.name);
+    const other = node(ordered(vip ?? '')[1]);
+    await setEndpoints(sys, 'local', 'loc', [other]);
+    assert.equal((await soleResponder(vip ?? '', other.name)).name, other.name);
+  });
+
+  it('announces an IPv6 VIP through NDP and fails over', async () => {
+    await createServiceWithEndpoints(sys, 'v6', 'six', sys.lab.nodes, { ipFamilyPolicy: 'SingleStack', ipFamilies: ['IPv6'] });
+    const [vip] = await waitIngress(sys, 'v6', 'six');
+    assert.match(vip ?? '', /^2001:db8::1:/);
+    const order = electionOrder(vip ?? '', names());
+    const mac = await until('NDP answer', async () => ndpResponder(sys.lab, vip ?? ''), 20_000, 200);
+    assert.equal(nodeByMac(sys.lab, mac)?.name, order[0]);
+    assert.equal(httpFromClient(sys.lab, vip ?? ''), order[0]);
+    sys.speakers.get(order[0] ?? '')?.kill('SIGTERM');
+    await until('IPv6 HTTP from the second node', async () => httpFromClient(sys.lab, vip ?? '', 0.3) === order[1], 15_000, 10);
+    sys.startSpeaker(node(order[0]));
+  });
+});
