@@ -86,7 +86,7 @@ export async function startSystem(nodes = 3, extraSpeakerArgs: string[] = []): P
 }
 
 /** Polls until fn returns truthy (exceptions count as "not yet"). */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

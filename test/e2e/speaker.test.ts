@@ -30,7 +30,7 @@ describe('speakers in a 3-node lab', () => {
   };
   /** Waits until exactly one MAC answers ARP for ip and returns that node. */
   const soleResponder = async (ip: string, expect?: string): Promise<LabNode> =>
-    until(`a single ARP responder for ${ip}${expect ? ` (${expect})` : ''}`, async () => {
+    until(`a single ARP responder for ${ip}${expect ? ` (${expect})` : ''}`, () => {
       const macs = arpResponders(sys.lab, ip, 2);
       if (macs.length !== 1) return undefined;
       const n = nodeByMac(sys.lab, macs[0]);
@@ -62,7 +62,7 @@ describe('speakers in a 3-node lab', () => {
     const first = node(order[0]);
     sys.lab.setLink(first, false);
     try {
-      const answer = await until('HTTP from another node', async () => {
+      const answer = await until('HTTP from another node', () => {
         const body = httpFromClient(sys.lab, vip ?? '', 0.3);
         return body !== undefined && body !== first.name ? body : undefined;
       }, 15_000, 10);
@@ -73,7 +73,7 @@ describe('speakers in a 3-node lab', () => {
     // Back on the segment, the first node rejoins and wins again; exactly one node answers.
     const back = await soleResponder(vip ?? '', order[0]);
     assert.equal(back.name, order[0]);
-    await until('HTTP back on the elected node', async () => httpFromClient(sys.lab, vip ?? '') === order[0], 15_000, 100);
+    await until('HTTP back on the elected node', () => httpFromClient(sys.lab, vip ?? '') === order[0], 15_000, 100);
   });
 
   it('fails over on speaker SIGKILL and on SIGTERM; a node without a speaker never answers', async () => {
@@ -81,14 +81,14 @@ describe('speakers in a 3-node lab', () => {
     const order = electionOrder(vip ?? '', names());
     const first = node(order[0]);
     sys.speakers.get(first.name)?.kill('SIGKILL');
-    await until('HTTP from the second node after SIGKILL', async () => httpFromClient(sys.lab, vip ?? '', 0.3) === order[1], 15_000, 10);
+    await until('HTTP from the second node after SIGKILL', () => httpFromClient(sys.lab, vip ?? '', 0.3) === order[1], 15_000, 10);
     const second = await soleResponder(vip ?? '', order[1]);
     assert.equal(second.name, order[1], 'the killed node no longer answers ARP');
     // Graceful: SIGTERM the second; the third takes over without failure detection.
     const secondProc = sys.speakers.get(order[1] ?? '');
     const exited = new Promise<number | null>((r) => secondProc?.once('exit', (code) => r(code)));
     secondProc?.kill('SIGTERM');
-    await until('HTTP from the third node after SIGTERM', async () => httpFromClient(sys.lab, vip ?? '', 0.3) === order[2], 15_000, 10);
+    await until('HTTP from the third node after SIGTERM', () => httpFromClient(sys.lab, vip ?? '', 0.3) === order[2], 15_000, 10);
     assert.equal(await exited, 0, 'speaker exits 0 on SIGTERM');
     // Restart both; the first wins again and is the only one answering.
     sys.startSpeaker(first);
@@ -116,11 +116,11 @@ describe('speakers in a 3-node lab', () => {
     const [vip] = await waitIngress(sys, 'v6', 'six');
     assert.match(vip ?? '', /^2001:db8::1:/);
     const order = electionOrder(vip ?? '', names());
-    const mac = await until('NDP answer', async () => ndpResponder(sys.lab, vip ?? ''), 20_000, 200);
+    const mac = await until('NDP answer', () => ndpResponder(sys.lab, vip ?? ''), 20_000, 200);
     assert.equal(nodeByMac(sys.lab, mac)?.name, order[0]);
     assert.equal(httpFromClient(sys.lab, vip ?? ''), order[0]);
     sys.speakers.get(order[0] ?? '')?.kill('SIGTERM');
-    await until('IPv6 HTTP from the second node', async () => httpFromClient(sys.lab, vip ?? '', 0.3) === order[1], 15_000, 10);
+    await until('IPv6 HTTP from the second node', () => httpFromClient(sys.lab, vip ?? '', 0.3) === order[1], 15_000, 10);
     sys.startSpeaker(node(order[0]));
   });
 });
