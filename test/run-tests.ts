@@ -15,7 +15,7 @@ type Phase = 'unit' | 'integration' | 'lab';
 /** Test files of each phase, by directory. */
 const PHASE_DIRS: Record<Phase, string[]> = {
   unit: readdirSync(join(root, 'packages')).map((p) => join('packages', p, 'src')),
-  integration: ['test/integration', 'test/interop'],
+  integration: ['test/integration', 'test/deploy', 'test/interop'],
   lab: ['test/lab', 'test/e2e'],
 };
 

@@ -5,11 +5,12 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, DiscoveryV1Api, type V1Service, type V1ServiceSpec } from '@kubernetes/client-node';
 import { electionHash } from '@ironlb/core';
 import { withKeepAlive } from '@ironlb/k8s';
+import { applyObjects, loadManifest, serviceAccountKubeconfig } from '../deploy/manifests.js';
 import { type Lab, type LabNode, startLab } from '../lab/lab.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -30,6 +31,8 @@ export interface System {
   controller: ChildProcess;
   /** Starts (or restarts) the speaker of a node. */
   startSpeaker(node: LabNode): ChildProcess;
+  /** Everything the controller and the speakers logged so far, by process ("controller", node name). */
+  logs(): Map<string, string>;
   stop(): Promise<void>;
 }
 
@@ -42,9 +45,16 @@ export async function startSystem(nodes = 3, extraSpeakerArgs: string[] = []): P
   const logDir = lab.controlPlane.dir;
   const speakers = new Map<string, ChildProcess>();
   try {
-    await core.createNamespace({ body: { metadata: { name: 'ironlb-system' } } });
+    // RBAC is proven, not assumed: both processes run as the ServiceAccounts deploy/ironlb.yaml
+    // defines, with tokens minted through TokenRequest.
+    await applyObjects(kc, loadManifest('deploy/ironlb.yaml'), false);
+    const server = `https://${lab.addressing.host.ipv4}:${lab.controlPlane.port}`;
+    const controllerKubeconfig = join(logDir, 'controller.kubeconfig');
+    const speakerKubeconfig = join(logDir, 'speaker.kubeconfig');
+    writeFileSync(controllerKubeconfig, await serviceAccountKubeconfig(kc, 'ironlb-system', 'controller', server, lab.controlPlane.caPem), { mode: 0o600 });
+    writeFileSync(speakerKubeconfig, await serviceAccountKubeconfig(kc, 'ironlb-system', 'speaker', server, lab.controlPlane.caPem), { mode: 0o600 });
     await core.createNamespacedConfigMap({ namespace: 'ironlb-system', body: { metadata: { name: 'config' }, data: { config: E2E_POOLS } } });
-    const controller = spawn(process.execPath, [join(root, 'packages/controller/dist/main.js'), '--kubeconfig', lab.kubeconfigPath, '--metrics-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const controller = spawn(process.execPath, [join(root, 'packages/controller/dist/main.js'), '--kubeconfig', controllerKubeconfig, '--metrics-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     controller.stdout?.pipe(createWriteStream(join(logDir, 'controller.log')));
     controller.stderr?.pipe(createWriteStream(join(logDir, 'controller.log'), { flags: 'a' }));
     // The controller creates the memberlist Secret the speakers read.
@@ -53,7 +63,7 @@ export async function startSystem(nodes = 3, extraSpeakerArgs: string[] = []): P
       const p = lab.spawnIn(node.netns, process.execPath, [
         join(root, 'packages/speaker/dist/main.js'),
         '--node-name', node.name,
-        '--kubeconfig', lab.kubeconfigPath,
+        '--kubeconfig', speakerKubeconfig,
         '--log-level', 'debug',
         ...extraSpeakerArgs,
       ]);
@@ -71,6 +81,12 @@ export async function startSystem(nodes = 3, extraSpeakerArgs: string[] = []): P
       speakers,
       controller,
       startSpeaker,
+      logs(): Map<string, string> {
+        const m = new Map<string, string>();
+        m.set('controller', readFileSync(join(logDir, 'controller.log'), 'utf8'));
+        for (const n of lab.nodes) m.set(n.name, readFileSync(join(logDir, `speaker-${n.name}.log`), 'utf8'));
+        return m;
+      },
       async stop(): Promise<void> {
         controller.kill('SIGKILL');
         for (const s of speakers.values()) s.kill('SIGKILL');

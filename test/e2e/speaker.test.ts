@@ -123,4 +123,11 @@ describe('speakers in a 3-node lab', () => {
     await until('IPv6 HTTP from the second node', () => httpFromClient(sys.lab, vip ?? '', 0.3) === order[1], 15_000, 10);
     sys.startSpeaker(node(order[0]));
   });
+
+  it('ran every process under its least-privilege ServiceAccount without a single refusal', () => {
+    for (const [who, text] of sys.logs()) {
+      assert.ok(text.length > 0, `${who} logged something`);
+      assert.doesNotMatch(text, /forbidden|"code":403|HTTP-Code: 403/i, `${who} was refused by RBAC`);
+    }
+  });
 });
