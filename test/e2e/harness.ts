@@ -37,8 +37,8 @@ export interface System {
 }
 
 /** Brings up a lab with `nodes` nodes, the pool ConfigMap, the controller and all speakers. */
-export async function startSystem(nodes = 3, extraSpeakerArgs: string[] = []): Promise<System> {
-  const lab = await startLab({ nodes });
+export async function startSystem(nodes = 3, extraSpeakerArgs: string[] = [], pools = E2E_POOLS, log?: (msg: string) => void): Promise<System> {
+  const lab = await startLab({ nodes, ...(log ? { log } : {}) });
   const kc = withKeepAlive(lab.kubeConfig());
   const core = kc.makeApiClient(CoreV1Api);
   const discovery = kc.makeApiClient(DiscoveryV1Api);
@@ -53,7 +53,7 @@ export async function startSystem(nodes = 3, extraSpeakerArgs: string[] = []): P
     const speakerKubeconfig = join(logDir, 'speaker.kubeconfig');
     writeFileSync(controllerKubeconfig, await serviceAccountKubeconfig(kc, 'ironlb-system', 'controller', server, lab.controlPlane.caPem), { mode: 0o600 });
     writeFileSync(speakerKubeconfig, await serviceAccountKubeconfig(kc, 'ironlb-system', 'speaker', server, lab.controlPlane.caPem), { mode: 0o600 });
-    await core.createNamespacedConfigMap({ namespace: 'ironlb-system', body: { metadata: { name: 'config' }, data: { config: E2E_POOLS } } });
+    await core.createNamespacedConfigMap({ namespace: 'ironlb-system', body: { metadata: { name: 'config' }, data: { config: pools } } });
     const controller = spawn(process.execPath, [join(root, 'packages/controller/dist/main.js'), '--kubeconfig', controllerKubeconfig, '--metrics-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     controller.stdout?.pipe(createWriteStream(join(logDir, 'controller.log')));
     controller.stderr?.pipe(createWriteStream(join(logDir, 'controller.log'), { flags: 'a' }));
