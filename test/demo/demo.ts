@@ -11,7 +11,7 @@ import type { V1Service } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { isAlive } from '../controlplane/procs.js';
 import { listLabIds } from '../lab/lab.js';
-import { type System, createServiceWithEndpoints, httpFromClient, startSystem, until, waitIngress } from '../e2e/harness.js';
+import { type System, createServiceWithEndpoints, electionOrder, httpFromClient, startSystem, until, waitIngress } from '../e2e/harness.js';
 
 const root = join(import.meta.dirname, '..', '..');
 let step = 0;
@@ -53,7 +53,11 @@ async function main(): Promise<void> {
     note(`EXTERNAL-IP assigned in ${Date.now() - created} ms:`);
     console.log(table(await sys.core.readNamespacedService({ name: 'web', namespace: 'default' })));
     say(`HTTP from the client namespace to http://${vip}/`);
-    const before = await until('an HTTP answer from the VIP', () => httpFromClient(lab, vip, 1), 20_000, 100);
+    const elected = electionOrder(vip, lab.nodes.map((n) => n.name))[0];
+    const before = await until(`an HTTP answer from the elected ${elected}`, () => {
+      const body = httpFromClient(lab, vip, 1);
+      return body === elected ? body : undefined;
+    }, 20_000, 100);
     note(`answered by ${before}`);
     const victim = lab.nodes.find((n) => n.name === before);
     if (victim === undefined) throw new Error(`unknown node ${before}`);

@@ -74,6 +74,9 @@ export async function startSystem(nodes = 3, extraSpeakerArgs: string[] = [], po
       return p;
     };
     for (const n of lab.nodes) startSpeaker(n);
+    // Ready means every speaker serves /readyz and sees every node alive in memberlist; before
+    // that, a speaker alone would elect itself and a test would measure a startup takeover.
+    await Promise.all(lab.nodes.map(async (n) => waitSpeakerMembers(lab, n, lab.nodes.length)));
     const system: System = {
       lab,
       core,
@@ -99,6 +102,20 @@ export async function startSystem(nodes = 3, extraSpeakerArgs: string[] = [], po
     await lab.stop();
     throw err;
   }
+}
+
+/** Waits until the node's speaker is ready and counts `members` live memberlist members. */
+export async function waitSpeakerMembers(lab: Lab, node: LabNode, members: number, timeoutMs = 30_000): Promise<void> {
+  await until(`speaker on ${node.name} to see ${members} members`, () => {
+    let text = '';
+    try {
+      text = lab.exec(node.netns, 'curl', ['-s', '--max-time', '1', 'http://127.0.0.1:7472/metrics'], 3000);
+    } catch {
+      return undefined;
+    }
+    const m = /^ironlb_speaker_members_alive (\d+)/m.exec(text);
+    return m !== null && Number(m[1]) === members;
+  }, timeoutMs, 200);
 }
 
 /** Polls until fn returns truthy (exceptions count as "not yet"). */
