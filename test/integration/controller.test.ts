@@ -65,7 +65,7 @@ describe('controller on a real API server', () => {
     assert.deepEqual(await api.waitIngress('req', 'spec'), ['198.51.100.202']);
     assert.deepEqual(await api.waitIngress('req', 'ann'), ['198.51.100.241'], 'auto-assign:false pool serves explicit requests');
     await api.createService('req', 'both', { loadBalancerIP: '198.51.100.201' }, { 'ironlb.io/loadBalancerIPs': '198.51.100.203' });
-    await api.waitEvent('req', 'both', /^Warning LoadBalancerFailed: both spec\.loadBalancerIP/);
+    await api.waitEvent('req', 'both', /^Warning LoadBalancerFailed: spec\.loadBalancerIP and the loadBalancerIPs annotation are both set/);
     assert.deepEqual(await api.ingress('req', 'both'), [], 'stays pending');
     await api.createService('req', 'taken', { loadBalancerIP: '198.51.100.200' });
     await api.waitEvent('req', 'taken', /^Warning AllocationFailed: .*198\.51\.100\.200/);
