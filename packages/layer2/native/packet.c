@@ -202,15 +202,20 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "open(ifindex, ethertype, filter, onFrame, onError)");
     return NULL;
   }
-  int32_t ifindex = 0;
-  uint32_t ethertype = 0;
-  uint32_t filter = 0;
-  if (napi_get_value_int32(env, argv[0], &ifindex) != napi_ok || ifindex <= 0 ||
-      napi_get_value_uint32(env, argv[1], &ethertype) != napi_ok || ethertype > 0xffff ||
-      napi_get_value_uint32(env, argv[2], &filter) != napi_ok || filter > 1) {
+  double ifindex_d = 0, ethertype_d = 0, filter_d = 0;
+  // Doubles, not int32: napi_get_value_int32 would silently truncate 1.5 to ifindex 1.
+  // Range checks come first (and reject NaN) so the int casts below are always defined.
+  if (napi_get_value_double(env, argv[0], &ifindex_d) != napi_ok ||
+      !(ifindex_d >= 1 && ifindex_d <= 0x7fffffff) || ifindex_d != (int)ifindex_d ||
+      napi_get_value_double(env, argv[1], &ethertype_d) != napi_ok ||
+      !(ethertype_d >= 0 && ethertype_d <= 0xffff) || ethertype_d != (int)ethertype_d ||
+      napi_get_value_double(env, argv[2], &filter_d) != napi_ok || (filter_d != 0 && filter_d != 1)) {
     napi_throw_type_error(env, NULL, "ifindex must be a positive integer, ethertype a uint16, filter 0 or 1");
     return NULL;
   }
+  int ifindex = (int)ifindex_d;
+  uint16_t ethertype = (uint16_t)ethertype_d;
+  int filter = (int)filter_d;
   // Protocol 0 at socket() time receives nothing; the ethertype is set by bind() together with
   // the ifindex, so there is no window in which frames from other interfaces are queued.
   int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -229,7 +234,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   struct sockaddr_ll addr;
   memset(&addr, 0, sizeof addr);
   addr.sll_family = AF_PACKET;
-  addr.sll_protocol = htons((uint16_t)ethertype);
+  addr.sll_protocol = htons(ethertype);
   addr.sll_ifindex = ifindex;
   if (bind(fd, (struct sockaddr*)&addr, sizeof addr) < 0) {
     int err = errno;

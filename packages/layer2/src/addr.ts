@@ -155,9 +155,3 @@ export function normalizeIp(s: string): NormalizedIp | null {
   if (v6) return { family: 6, text: formatIPv6(v6), bytes: v6 };
   return null;
 }
-
-/** Byte-wise equality of two ranges. */
-export function bytesEqual(a: Uint8Array, aOff: number, b: Uint8Array, bOff: number, len: number): boolean {
-  for (let i = 0; i < len; i++) if (a[aOff + i] !== b[bOff + i]) return false;
-  return true;
-}

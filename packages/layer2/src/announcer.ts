@@ -109,7 +109,14 @@ export class Announcer {
     const select = opts.select ?? {};
     this.#opts = {
       listInterfaces: opts.listInterfaces ?? (() => selectInterfaces(readLinks(), select)),
-      openPort: opts.openPort ?? ((iface, kind) => openPacketPort(iface.ifindex, kind)),
+      openPort:
+        opts.openPort ??
+        ((iface, kind) =>
+          openPacketPort(iface.ifindex, kind, {
+            // Asynchronous socket errors (the link went down or away) are logged and counted;
+            // the next rescan replaces the socket if the link changed.
+            onError: (err) => this.#portError(iface.name, kind === 'arp' ? 4 : 6, 'recv', err),
+          })),
       burstIntervalMs: opts.burstIntervalMs ?? 1100,
       burstDurationMs: opts.burstDurationMs ?? 5000,
       refreshIntervalMs: opts.refreshIntervalMs ?? 30_000,
@@ -237,6 +244,7 @@ export class Announcer {
     for (const [key, w] of wanted) {
       if (!this.#responders.has(key)) this.#openResponder(key, w.iface, w.kind);
     }
+    this.#syncAllMemberships();
   }
 
   /** Stops everything: timers cleared, sockets closed. Idempotent. */
@@ -267,15 +275,20 @@ export class Announcer {
     }
   }
 
+  #portError(iface: string, family: 4 | 6, op: string, err: unknown): void {
+    this.#stats.portErrors++;
+    this.#count({ kind: 'portError', family, iface });
+    this.#opts.logger.warn({ op, iface, family, err: errText(err) }, 'packet socket error');
+  }
+
   #openResponder(key: string, iface: EligibleInterface, kind: PortKind): void {
     const family = kind === 'arp' ? 4 : 6;
     let port: PacketPort;
     try {
       port = this.#opts.openPort(iface, kind);
     } catch (err) {
-      this.#stats.portErrors++;
-      this.#count({ kind: 'portError', family, iface: iface.name });
-      this.#opts.logger.warn({ op: 'open', iface: iface.name, kind, err: errText(err) }, 'cannot open responder');
+      // Retried by the next rescan.
+      this.#portError(iface.name, family, 'open', err);
       return;
     }
     const r: Responder = { iface, kind, port, groups: new Set() };
@@ -397,22 +410,19 @@ export class Announcer {
       this.#membership(r, mac, false);
     }
     for (const mac of want) {
-      if (r.groups.has(mac)) continue;
-      // Recorded even if the join fails, so a later sync does not retry forever; the failure is
-      // counted and logged, and the next rescan re-opens a broken port anyway.
-      r.groups.add(mac);
-      this.#membership(r, mac, true);
+      // A failed join is not recorded, so the next sync (at the latest the next rescan) retries.
+      if (!r.groups.has(mac) && this.#membership(r, mac, true)) r.groups.add(mac);
     }
   }
 
-  #membership(r: Responder, mac: string, join: boolean): void {
+  #membership(r: Responder, mac: string, join: boolean): boolean {
     try {
       if (join) r.port.addMembership(mac);
       else r.port.dropMembership(mac);
+      return true;
     } catch (err) {
-      this.#stats.portErrors++;
-      this.#count({ kind: 'portError', family: 6, iface: r.iface.name });
-      this.#opts.logger.warn({ op: join ? 'join' : 'leave', iface: r.iface.name, mac, err: errText(err) }, 'multicast membership failed');
+      this.#portError(r.iface.name, 6, join ? `join ${mac}` : `leave ${mac}`, err);
+      return false;
     }
   }
 }

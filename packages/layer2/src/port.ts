@@ -33,6 +33,8 @@ export class MemoryPort implements PacketPort {
   closed = false;
   /** When set, send() throws this error (to test send-failure accounting). */
   failSends: Error | null = null;
+  /** When set, addMembership() throws this error. */
+  failJoins: Error | null = null;
   #handler: FrameHandler | null = null;
 
   /** Records the frame (copied). */
@@ -49,6 +51,7 @@ export class MemoryPort implements PacketPort {
 
   /** Records a join. */
   addMembership(mac: string): void {
+    if (this.failJoins) throw this.failJoins;
     this.memberships.add(mac);
     this.membershipLog.push(`+${mac}`);
   }

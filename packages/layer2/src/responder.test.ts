@@ -1,0 +1,113 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ARP_REPLY, ARP_REQUEST, decodeArpFrame, encodeArpFrame, gratuitousArpFrames } from './arp.js';
+import { CodecError } from './errors.js';
+import { encodeEthernet } from './ethernet.js';
+import { decodeNdpFrame, encodeNdpFrame, neighborSolicitationFrame, unsolicitedNaFrame } from './ndp.js';
+import { decideArp, decideNdp } from './responder.js';
+import type { AnnounceLookup, Decision, DropReason } from './responder.js';
+import { kernelArpRequest, kernelDadNs, kernelNs } from './testdata/frames.js';
+
+const OURS = { name: 'eth0', mac: '02:00:00:00:00:0a' };
+const CLIENT = '02:00:00:00:00:0c';
+const VIP4 = '198.51.100.10';
+const VIP6 = '2001:db8::10';
+
+/** Announces VIP4 and VIP6 on eth0 only; 198.51.100.11 is announced on eth1 only. */
+const lookup: AnnounceLookup = (ip, ifname) => {
+  if (ip === VIP4 || ip === VIP6) return ifname === 'eth0' ? 'announced' : 'wrongInterface';
+  if (ip === '198.51.100.11') return ifname === 'eth1' ? 'announced' : 'wrongInterface';
+  return 'notAnnounced';
+};
+
+function reason(d: Decision): DropReason | 'reply' {
+  return d.action === 'reply' ? 'reply' : d.reason;
+}
+
+describe('decideArp', () => {
+  const req = (over: Partial<{ dst: string; src: string; op: number; senderIp: string; targetIp: string; senderMac: string }>): Uint8Array =>
+    encodeArpFrame(over.dst ?? 'ff:ff:ff:ff:ff:ff', over.src ?? CLIENT, {
+      op: over.op ?? ARP_REQUEST,
+      senderMac: over.senderMac ?? over.src ?? CLIENT,
+      senderIp: over.senderIp ?? '198.51.100.2',
+      targetMac: '00:00:00:00:00:00',
+      targetIp: over.targetIp ?? VIP4,
+    });
+  const cases: { desc: string; frame: Uint8Array; iface?: typeof OURS; want: DropReason | 'reply' }[] = [
+    { desc: 'kernel broadcast request for our VIP', frame: kernelArpRequest, want: 'reply' },
+    { desc: 'unicast to our MAC (ARP cache refresh)', frame: req({ dst: OURS.mac }), want: 'reply' },
+    { desc: 'RFC 5227 probe from 0.0.0.0', frame: req({ senderIp: '0.0.0.0' }), want: 'reply' },
+    { desc: 'unannounced IP', frame: req({ targetIp: '198.51.100.99' }), want: 'notAnnounced' },
+    { desc: 'announced on another interface', frame: req({ targetIp: '198.51.100.11' }), want: 'wrongInterface' },
+    { desc: 'request on an interface the IP is not allowed on', frame: kernelArpRequest, iface: { name: 'eth1', mac: OURS.mac }, want: 'wrongInterface' },
+    { desc: 'reply', frame: req({ op: ARP_REPLY }), want: 'arpReply' },
+    { desc: 'RARP opcode', frame: req({ op: 3 }), want: 'notArpRequest' },
+    { desc: 'unicast to someone else', frame: req({ dst: '02:00:00:00:00:99' }), want: 'wrongEthernetDestination' },
+    { desc: 'multicast destination', frame: req({ dst: '01:00:5e:00:00:01' }), want: 'wrongEthernetDestination' },
+    { desc: 'our own frame looped back', frame: req({ src: OURS.mac }), want: 'ownFrame' },
+    { desc: 'another node\'s gratuitous request', frame: gratuitousArpFrames('02:00:00:00:00:0b', VIP4)[0], want: 'gratuitous' },
+    { desc: 'another node\'s gratuitous reply', frame: gratuitousArpFrames('02:00:00:00:00:0b', VIP4)[1], want: 'arpReply' },
+    { desc: 'truncated', frame: kernelArpRequest.subarray(0, 30), want: 'malformed' },
+    { desc: 'IPv4 frame on the ARP socket', frame: encodeEthernet('ff:ff:ff:ff:ff:ff', CLIENT, 0x0800, new Uint8Array(28)), want: 'malformed' },
+  ];
+  for (const c of cases) {
+    it(c.desc, () => assert.equal(reason(decideArp(c.frame, c.iface ?? OURS, lookup)), c.want));
+  }
+  it('replies from the receiving interface\'s MAC to the asker', () => {
+    const d = decideArp(kernelArpRequest, OURS, lookup);
+    assert.equal(d.action, 'reply');
+    if (d.action !== 'reply') return;
+    const r = decodeArpFrame(d.frame);
+    assert.ok(!(r instanceof CodecError));
+    assert.equal(r.ethernet.src, OURS.mac);
+    assert.equal(r.ethernet.dst, CLIENT);
+    assert.deepEqual(r.arp, { op: ARP_REPLY, senderMac: OURS.mac, senderIp: VIP4, targetMac: CLIENT, targetIp: '198.51.100.2' });
+  });
+});
+
+describe('decideNdp', () => {
+  const ns = (target: string, opts: { src?: string; unicastTo?: { mac: string; ip: string } } = {}): Uint8Array =>
+    neighborSolicitationFrame(CLIENT, opts.src ?? '2001:db8::2', target, opts.unicastTo ? { unicastTo: opts.unicastTo } : {});
+  const mutate = (b: Uint8Array, f: (c: Uint8Array) => void): Uint8Array => {
+    const c = Uint8Array.from(b);
+    f(c);
+    return c;
+  };
+  const nud = ns(VIP6, { unicastTo: { mac: OURS.mac, ip: VIP6 } });
+  const cases: { desc: string; frame: Uint8Array; want: DropReason | 'reply' }[] = [
+    { desc: 'kernel NS to the solicited-node group', frame: kernelNs, want: 'reply' },
+    { desc: 'unicast NUD probe (MetalLB #2920)', frame: nud, want: 'reply' },
+    { desc: 'DAD probe for our VIP', frame: ns(VIP6, { src: '::' }), want: 'reply' },
+    { desc: 'DAD probe for something else', frame: kernelDadNs, want: 'notAnnounced' },
+    { desc: 'unannounced target', frame: ns('2001:db8::99'), want: 'notAnnounced' },
+    { desc: 'hop limit 254 (routed, so off-link)', frame: mutate(kernelNs, (c) => { c[21] = 254; }), want: 'badHopLimit' },
+    { desc: 'corrupted checksum', frame: mutate(kernelNs, (c) => { c[56] = (c[56] ?? 0) ^ 0xff; }), want: 'badChecksum' },
+    { desc: 'a Neighbor Advertisement', frame: unsolicitedNaFrame('02:00:00:00:00:0b', 'fe80::b', VIP6), want: 'notNeighborSolicitation' },
+    { desc: 'UDP over IPv6', frame: mutate(kernelNs, (c) => { c[20] = 17; }), want: 'notNeighborSolicitation' },
+    { desc: 'unicast NUD probe to another MAC', frame: ns(VIP6, { unicastTo: { mac: '02:00:00:00:00:99', ip: VIP6 } }), want: 'wrongEthernetDestination' },
+    { desc: 'group MAC not matching the IPv6 group', frame: mutate(kernelNs, (c) => { c[5] = 0x11; }), want: 'wrongEthernetDestination' },
+    { desc: 'IPv6 destination neither group nor target', frame: ns(VIP6, { unicastTo: { mac: OURS.mac, ip: '2001:db8::77' } }), want: 'wrongIpDestination' },
+    { desc: 'multicast target', frame: ns('ff02::1:ff00:10'), want: 'invalidSolicitation' },
+    {
+      desc: 'DAD probe carrying a source link-layer option',
+      frame: encodeNdpFrame('33:33:ff:00:00:10', CLIENT, '::', 'ff02::1:ff00:10', { type: 'ns', target: VIP6, options: [{ kind: 'source', mac: CLIENT }] }),
+      want: 'invalidSolicitation',
+    },
+    { desc: 'our own NS looped back', frame: neighborSolicitationFrame(OURS.mac, '2001:db8::1', VIP6), want: 'ownFrame' },
+    { desc: 'IPv6 header cut short', frame: kernelNs.subarray(0, 40), want: 'malformed' },
+  ];
+  for (const c of cases) {
+    it(c.desc, () => assert.equal(reason(decideNdp(c.frame, OURS, lookup)), c.want));
+  }
+  it('answers with a solicited NA for the target from our MAC', () => {
+    const d = decideNdp(kernelNs, OURS, lookup);
+    assert.equal(d.action, 'reply');
+    if (d.action !== 'reply') return;
+    const na = decodeNdpFrame(d.frame);
+    assert.ok(!(na instanceof CodecError));
+    assert.equal(na.ethernet.src, OURS.mac);
+    assert.equal(na.ip.dst, '2001:db8::2');
+    assert.ok(na.message.type === 'na' && na.message.solicited && na.message.override);
+    assert.deepEqual(na.message.options, [{ kind: 'target', mac: OURS.mac }]);
+  });
+});
