@@ -36,6 +36,8 @@ export interface ControlPlaneOptions {
   detached?: boolean;
   /** Where the state (certs, etcd data, logs) lives; default a fresh temp dir on tmpfs. */
   dir?: string;
+  /** Extra kube-apiserver flags (e.g. --watch-cache=false so watches hit etcd directly). */
+  apiServerArgs?: readonly string[];
   /** Progress messages (stderr by default when detached). */
   log?: (msg: string) => void;
 }
@@ -49,6 +51,8 @@ export interface ControlPlane {
   readonly token: string;
   readonly dir: string;
   readonly etcdPid: number;
+  /** etcd's client URL (tests use it to compact history and force 410 Gone). */
+  readonly etcdUrl: string;
   apiserverPid(): number;
   /** A kubeconfig (YAML) for the admin identity; `host` defaults to 127.0.0.1. */
   kubeconfigYaml(host?: string): string;
@@ -242,6 +246,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       // No controller-manager means no `default` ServiceAccount: the admission plugin would refuse Pods.
       '--disable-admission-plugins=ServiceAccount',
       '--profiling=false', '--v=1',
+      ...(opts.apiServerArgs ?? []),
     ];
     const apiLog = join(dir, 'kube-apiserver.log');
     let apiserver = spawnLogged('kube-apiserver', apiArgs, apiLog);
@@ -275,6 +280,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       token,
       dir,
       etcdPid: etcd.pid ?? -1,
+      etcdUrl,
       apiserverPid: () => apiserver.pid ?? -1,
       kubeconfigYaml: yamlFor,
       kubeConfig(host?: string): KubeConfig {

@@ -2,7 +2,7 @@
 import { CoreV1Api, type KubeConfig, type V1Service, type V1ServiceSpec } from '@kubernetes/client-node';
 
 /** Polls `fn` until it returns a value that is not undefined/false, or throws after timeoutMs. */
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

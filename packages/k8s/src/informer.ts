@@ -62,6 +62,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   #timers: NodeJS.Timeout[] = [];
   #generation = 0;
   #restartTimer: NodeJS.Timeout | undefined;
+  readonly #stats = { relists: 0, expired: 0, watchErrors: 0, watchRestarts: 0 };
 
   constructor(opts: InformerOptions<T>) {
     this.#opts = opts;
@@ -112,6 +113,11 @@ export class ResilientInformer<T extends KubernetesObject> {
     return this.#synced && this.#failures < (this.#opts.maxFailures ?? 10);
   }
 
+  /** Counters: full relists, 410 Gone (expired resourceVersion), watch errors, watch (re)starts. */
+  stats(): { relists: number; expired: number; watchErrors: number; watchRestarts: number } {
+    return { ...this.#stats };
+  }
+
   /** The resourceVersion the next watch resumes from. */
   resourceVersion(): string {
     return this.#resourceVersion;
@@ -129,6 +135,7 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   async #relist(): Promise<void> {
     const list = await this.#opts.list();
+    this.#stats.relists++;
     const fresh = new Map<string, T>();
     for (const item of list.items) fresh.set(keyOf(item), item);
     for (const [k, old] of this.#objects) {
@@ -160,6 +167,7 @@ export class ResilientInformer<T extends KubernetesObject> {
   async #startWatch(): Promise<void> {
     if (this.#stopped) return;
     const generation = ++this.#generation;
+    this.#stats.watchRestarts++;
     const base = this.#opts.watchTimeoutSeconds ?? 300;
     const query: Record<string, string | number | boolean> = {
       resourceVersion: this.#resourceVersion,
@@ -191,7 +199,10 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.#lastActivity = Date.now();
     if (phase === 'ERROR') {
       // 410: our resourceVersion is older than etcd's compaction window; only a relist helps.
-      if (obj.code === 410) this.#resourceVersion = '';
+      if (obj.code === 410) {
+        this.#stats.expired++;
+        this.#resourceVersion = '';
+      }
       return;
     }
     if (phase === 'BOOKMARK') {
@@ -216,8 +227,10 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.#abort = undefined;
     if (this.#stopped) return;
     if (err !== null && err !== undefined) {
-      if (statusOf(err) === 410) this.#resourceVersion = '';
-      else {
+      if (statusOf(err) === 410) {
+        this.#stats.expired++;
+        this.#resourceVersion = '';
+      } else {
         this.#fail(err, 'watch');
         return;
       }
@@ -238,6 +251,7 @@ export class ResilientInformer<T extends KubernetesObject> {
 
   #fail(err: unknown, during: string): void {
     this.#failures++;
+    this.#stats.watchErrors++;
     const max = this.#opts.maxFailures ?? 10;
     // 100 ms doubling to 30 s: an API server restart (a few seconds) is ridden out in a handful of tries.
     const delay = Math.min(30_000, 100 * 2 ** Math.min(this.#failures - 1, 9)) * (0.5 + Math.random() * 0.5);
