@@ -72,6 +72,7 @@ describe('deploy/ironlb.yaml on a real API server', () => {
     await refused('controller listing Secrets in ironlb-system', () => core.listNamespacedSecret({ namespace: 'ironlb-system' }));
     await refused('controller deleting Nodes', () => core.deleteNode({ name: 'n1' }));
     await refused('controller reading ConfigMaps outside ironlb-system', () => core.listNamespacedConfigMap({ namespace: 'default' }));
+    await refused('controller changing a Service spec', () => core.patchNamespacedService({ name: 'web', namespace: 'default', body: { spec: { type: 'ClusterIP' } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)));
   });
 
   it('lets the speaker read what the election needs and refuses writes to Services', async () => {

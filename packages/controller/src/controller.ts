@@ -55,9 +55,8 @@ export class Controller {
     this.#writer = new ServiceWriter(opts.kc);
     this.#events = new EventRecorder(opts.kc, 'ironlb-controller', opts.log);
     const port: ControllerPort = {
-      setIngress: async (svc, ips) => this.#write(() => this.#writer.setIngress(svc.metadata?.namespace ?? '', svc.metadata?.name ?? '', ips)),
-      setPoolAnnotation: async (svc, pool) =>
-        this.#write(() => this.#writer.setAnnotations(svc.metadata?.namespace ?? '', svc.metadata?.name ?? '', { [POOL_ANNOTATION]: pool })),
+      setStatus: async (svc, ips, pool) =>
+        this.#write(() => this.#writer.setStatus(svc.metadata?.namespace ?? '', svc.metadata?.name ?? '', ips, { [POOL_ANNOTATION]: pool })),
       event: (svc, type, reason, message) => {
         void this.#events.record(
           { kind: 'Service', apiVersion: 'v1', namespace: svc.metadata?.namespace ?? '', name: svc.metadata?.name ?? '', uid: svc.metadata?.uid },

@@ -10,16 +10,11 @@ class RecordingPort implements ControllerPort {
   writes: string[] = [];
   events: string[] = [];
   readonly services = new Map<string, V1Service>();
-  async setIngress(svc: V1Service, ips: readonly string[]): Promise<void> {
+  async setStatus(svc: V1Service, ips: readonly string[], pool: string | null): Promise<void> {
     await Promise.resolve();
-    this.writes.push(`ingress ${svc.metadata?.name} ${ips.join(',')}`);
+    this.writes.push(`status ${svc.metadata?.name} ${ips.join(',')} pool=${pool}`);
     const s = this.services.get(svc.metadata?.name ?? '');
     if (s) s.status = { loadBalancer: ips.length ? { ingress: ips.map((ip) => ({ ip })) } : {} };
-  }
-  async setPoolAnnotation(svc: V1Service, pool: string | null): Promise<void> {
-    await Promise.resolve();
-    this.writes.push(`pool ${svc.metadata?.name} ${pool}`);
-    const s = this.services.get(svc.metadata?.name ?? '');
     if (s) {
       const a = { ...(s.metadata?.annotations ?? {}) };
       if (pool === null) delete a['ironlb.io/ip-allocated-from-pool'];
@@ -62,7 +57,7 @@ describe('ServiceReconciler scenarios', () => {
     const r = new ServiceReconciler({ allocator: new Allocator(config(POOL)), port, log: pino({ level: 'silent' }) });
     const a = service(port, 'a');
     assert.equal(await r.reconcile('ns/a', a), 'success');
-    assert.deepEqual(port.take(), { writes: ['ingress a 198.51.100.200', 'pool a p'], events: ['a Normal IPAllocated: Assigned IP ["198.51.100.200"] from pool "p"'] });
+    assert.deepEqual(port.take(), { writes: ['status a 198.51.100.200 pool=p'], events: ['a Normal IPAllocated: Assigned IP ["198.51.100.200"] from pool "p"'] });
     assert.equal(await r.reconcile('ns/a', a), 'success');
     assert.deepEqual(port.take(), { writes: [], events: [] }, 'no write when status already matches');
   });
@@ -74,9 +69,9 @@ describe('ServiceReconciler scenarios', () => {
     const held = service(port, 'held', {}, ['198.51.100.200']);
     r.readmit([held]);
     assert.equal(await r.reconcile('ns/pending', pending), 'success');
-    assert.equal(port.take().writes[0], 'ingress pending 198.51.100.201', 'the pending service did not take the held IP');
+    assert.equal(port.take().writes[0], 'status pending 198.51.100.201 pool=p', 'the pending service did not take the held IP');
     assert.equal(await r.reconcile('ns/held', held), 'success');
-    assert.deepEqual(port.take().writes, ['pool held p'], 'held keeps its IP; only the missing annotation is written');
+    assert.deepEqual(port.take().writes, ['status held 198.51.100.200 pool=p'], 'held keeps its IP; the missing annotation is written with it');
   });
 
   it('releases on type change and asks for a full pass so pending services get the IP', async () => {
@@ -87,7 +82,7 @@ describe('ServiceReconciler scenarios', () => {
     port.take();
     a.spec = { ...a.spec, type: 'ClusterIP' };
     assert.equal(await r.reconcile('ns/a', a), 'reprocessAll');
-    assert.deepEqual(port.take().writes, ['ingress a ', 'pool a null']);
+    assert.deepEqual(port.take().writes, ['status a  pool=null']);
     assert.equal(await r.reconcile('ns/a', undefined), 'success', 'deleting an unallocated service frees nothing');
   });
 
@@ -117,7 +112,7 @@ describe('ServiceReconciler scenarios', () => {
     assert.deepEqual(evicted, ['ns/a']);
     assert.equal(await r.reconcile('ns/a', a), 'success');
     const { writes, events } = port.take();
-    assert.deepEqual(writes, ['ingress a 198.51.100.210', 'pool a p']);
+    assert.deepEqual(writes, ['status a 198.51.100.210 pool=p']);
     assert.match(events[0] ?? '', /^a Warning ClearAssignment: current IP 198\.51\.100\.200 cannot be kept/);
   });
 });

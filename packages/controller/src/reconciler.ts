@@ -14,10 +14,8 @@ export type Verdict = 'success' | 'retry' | 'noRetry' | 'reprocessAll';
 
 /** Side effects of the controller. */
 export interface ControllerPort {
-  /** Sets status.loadBalancer.ingress to exactly these IPs ([] clears). */
-  setIngress(svc: V1Service, ips: readonly string[]): Promise<void>;
-  /** Sets or (null) removes the pool annotation. */
-  setPoolAnnotation(svc: V1Service, pool: string | null): Promise<void>;
+  /** Sets status.loadBalancer.ingress to exactly these IPs ([] clears) and the pool annotation (null removes it), in one write. */
+  setStatus(svc: V1Service, ips: readonly string[], pool: string | null): Promise<void>;
   /** Records a Kubernetes Event on the Service (best effort, never throws). */
   event(svc: V1Service, type: 'Normal' | 'Warning', reason: string, message: string): void;
 }
@@ -84,8 +82,7 @@ export class ServiceReconciler {
       this.#log.warn({ op: 'allocate', svc: key, reason: result.failure.reason, err: result.failure.message }, 'allocation failed');
       this.#port.event(svc, 'Warning', 'AllocationFailed', `Failed to allocate IP for "${key}": ${result.failure.message}`);
       try {
-        if (ingress.length > 0) await this.#port.setIngress(svc, []);
-        if (svc.metadata?.annotations?.[POOL_ANNOTATION] !== undefined) await this.#port.setPoolAnnotation(svc, null);
+        if (ingress.length > 0 || svc.metadata?.annotations?.[POOL_ANNOTATION] !== undefined) await this.#port.setStatus(svc, [], null);
       } catch (err) {
         this.#log.warn({ op: 'clearStatus', svc: key, err }, 'clearing status failed');
         return 'retry';
@@ -94,16 +91,16 @@ export class ServiceReconciler {
     }
     const alloc = result.allocation;
     const ips = [...alloc.addresses];
+    const newIPs = !sameSet(ips, ingress);
     try {
-      if (!sameSet(ips, ingress)) {
-        await this.#port.setIngress(svc, ips);
-        this.#log.info({ op: 'setBalancer', svc: key, ip: ips, pool: alloc.pool }, 'assigned IP');
-        this.#port.event(svc, 'Normal', 'IPAllocated', `Assigned IP ${JSON.stringify(ips)} from pool "${alloc.pool}"`);
-      }
-      if (svc.metadata?.annotations?.[POOL_ANNOTATION] !== alloc.pool) await this.#port.setPoolAnnotation(svc, alloc.pool);
+      if (newIPs || svc.metadata?.annotations?.[POOL_ANNOTATION] !== alloc.pool) await this.#port.setStatus(svc, ips, alloc.pool);
     } catch (err) {
       this.#log.warn({ op: 'updateStatus', svc: key, err }, 'status update failed; will retry');
       return 'retry';
+    }
+    if (newIPs) {
+      this.#log.info({ op: 'setBalancer', svc: key, ip: ips, pool: alloc.pool }, 'assigned IP');
+      this.#port.event(svc, 'Normal', 'IPAllocated', `Assigned IP ${JSON.stringify(ips)} from pool "${alloc.pool}"`);
     }
     return before.length > 0 && !sameSet(before, ips) ? 'reprocessAll' : 'success';
   }
@@ -115,8 +112,7 @@ export class ServiceReconciler {
       try {
         // Changing the type away from LoadBalancer makes the API server wipe status.loadBalancer
         // itself; a class change does not, so clear what we wrote.
-        if (ingressIPs(svc).length > 0) await this.#port.setIngress(svc, []);
-        if (ours) await this.#port.setPoolAnnotation(svc, null);
+        if (ingressIPs(svc).length > 0 || ours) await this.#port.setStatus(svc, [], null);
         this.#log.info({ op: 'clearAssignment', svc: key }, 'service no longer handled by ironlb; released its IP');
       } catch (err) {
         this.#log.warn({ op: 'clearAssignment', svc: key, err }, 'clearing status failed; will retry');
