@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- memberlist [--trials N] [--window S]`: failure detection of the `fast`
+ * `npm run bench -- memberlist [--trials N] [--window S] [--only detect|false]`: failure detection of the `fast`
  * preset on real UDP/TCP sockets on loopback (127.0.1.x), one process per member
  * (test/interop/tsnode.ts).
  *
@@ -14,6 +14,7 @@
  *   declared dead in the same window.
  */
 import { spawn } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { quantile, type BenchContext } from './figure.js';
 import { killAll, spawnTs, type Line, type Peer } from '../interop/procs.js';
 
@@ -88,36 +89,45 @@ export default async function (ctx: BenchContext): Promise<void> {
   const windowS = arg(ctx.args, 'window', 120);
   const key = '5a'.repeat(32);
   const basePort = 41000 + (process.pid % 500) * 40;
+  const oi = ctx.args.indexOf('--only');
+  const only = oi >= 0 ? ctx.args[oi + 1] : undefined;
   try {
-    const d3 = await detectionTrials(ctx, 3, trials, 1, basePort, key);
-    ctx.emit({ metric: 'detect_p50_ms', value: quantile(d3, 0.5), unit: 'ms' });
-    ctx.emit({ metric: 'detect_p99_ms', value: quantile(d3, 0.99), unit: 'ms' });
-    const d10 = await detectionTrials(ctx, 10, trials, 2, basePort + 10, key);
-    ctx.emit({ metric: 'detect10_p50_ms', value: quantile(d10, 0.5), unit: 'ms' });
-    ctx.emit({ metric: 'detect10_p99_ms', value: quantile(d10, 0.99), unit: 'ms' });
-
-    // False suspicions with the other core busy.
-    const ms = await cluster(5, 3, basePort + 25, key);
-    await sleep(1000);
-    const busy = spawn(process.execPath, ['-e', `const end = Date.now() + ${(windowS + 5) * 1000}; while (Date.now() < end) {}`], { stdio: 'ignore' });
-    const marks = ms.map((m) => m.peer.lines.length);
-    const statsAt = (m: Member, from: number): number => {
-      const s = m.peer.lines.slice(from).filter((l) => l.ev === 'stats');
-      const last = s[s.length - 1] as { probeFailures?: number } | undefined;
-      return last?.probeFailures ?? 0;
-    };
-    const before = ms.map((m) => statsAt(m, 0));
-    await sleep(windowS * 1000);
-    await sleep(1100); // one more stats line
-    const after = ms.map((m, i) => statsAt(m, marks[i] ?? 0));
-    busy.kill('SIGKILL');
-    const suspicions = after.reduce((a, v, i) => a + Math.max(0, v - (before[i] ?? 0)), 0);
-    const deaths = ms.reduce((a, m, i) => a + m.peer.lines.slice(marks[i]).filter((l) => l.ev === 'leave').length, 0);
-    ctx.log(`false-suspicion window: ${windowS} s, 5 members (fast preset), one core pegged by a busy loop; failed probes ${suspicions}, false deaths ${deaths}`);
-    ctx.emit({ metric: 'false_suspicions_per_h', value: (suspicions * 3600) / windowS, unit: '1/h' });
-    ctx.emit({ metric: 'false_deaths_per_h', value: (deaths * 3600) / windowS, unit: '1/h' });
-    for (const m of ms) m.peer.proc.kill('SIGKILL');
+    if (only !== 'false') await detection(ctx, trials, basePort, key);
+    if (only !== 'detect') await falseSuspicions(ctx, windowS, basePort, key);
   } finally {
     killAll();
   }
+}
+
+async function detection(ctx: BenchContext, trials: number, basePort: number, key: string): Promise<void> {
+  const d3 = await detectionTrials(ctx, 3, trials, 1, basePort, key);
+  ctx.emit({ metric: 'detect_p50_ms', value: quantile(d3, 0.5), unit: 'ms' });
+  ctx.emit({ metric: 'detect_p99_ms', value: quantile(d3, 0.99), unit: 'ms' });
+  const d10 = await detectionTrials(ctx, 10, trials, 2, basePort + 10, key);
+  ctx.emit({ metric: 'detect10_p50_ms', value: quantile(d10, 0.5), unit: 'ms' });
+  ctx.emit({ metric: 'detect10_p99_ms', value: quantile(d10, 0.99), unit: 'ms' });
+}
+
+async function falseSuspicions(ctx: BenchContext, windowS: number, basePort: number, key: string): Promise<void> {
+  const ms = await cluster(5, 3, basePort + 25, key);
+  await sleep(1000);
+  const busy = spawn(process.execPath, ['-e', `const end = Date.now() + ${(windowS + 5) * 1000}; while (Date.now() < end) {}`], { stdio: 'ignore' });
+  const marks = ms.map((m) => m.peer.lines.length);
+  const statsAt = (m: Member, from: number): number => {
+    const s = m.peer.lines.slice(from).filter((l) => l.ev === 'stats');
+    const last = s[s.length - 1] as { probeFailures?: number } | undefined;
+    return last?.probeFailures ?? 0;
+  };
+  const before = ms.map((m) => statsAt(m, 0));
+  await sleep(windowS * 1000);
+  await sleep(1100); // one more stats line
+  const after = ms.map((m, i) => statsAt(m, marks[i] ?? 0));
+  busy.kill('SIGKILL');
+  const suspicions = after.reduce((a, v, i) => a + Math.max(0, v - (before[i] ?? 0)), 0);
+  const deaths = ms.reduce((a, m, i) => a + m.peer.lines.slice(marks[i]).filter((l) => l.ev === 'leave').length, 0);
+  const [load1] = loadavg();
+  ctx.log(`false-suspicion window: ${windowS} s, 5 members (fast preset), one core pegged by a busy loop; failed probes ${suspicions}, false deaths ${deaths}; 1-min load average at the end ${load1?.toFixed(2)} on ${cpus().length} cores`);
+  ctx.emit({ metric: 'false_suspicions_per_h', value: (suspicions * 3600) / windowS, unit: '1/h' });
+  ctx.emit({ metric: 'false_deaths_per_h', value: (deaths * 3600) / windowS, unit: '1/h' });
+  for (const m of ms) m.peer.proc.kill('SIGKILL');
 }
