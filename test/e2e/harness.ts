@@ -11,6 +11,7 @@ import { CoreV1Api, DiscoveryV1Api, type V1Service, type V1ServiceSpec } from '@
 import { electionHash } from '@ironlb/core';
 import { withKeepAlive } from '@ironlb/k8s';
 import { applyObjects, loadManifest, serviceAccountKubeconfig } from '../deploy/manifests.js';
+import { eventually } from '../integration/helpers.js';
 import { type Lab, type LabNode, startLab } from '../lab/lab.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -118,21 +119,8 @@ export async function waitSpeakerMembers(lab: Lab, node: LabNode, members: numbe
   }, timeoutMs, 200);
 }
 
-/** Polls until fn returns truthy (exceptions count as "not yet"). */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: last });
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+/** Polls until fn returns truthy (the integration tests' `eventually`). */
+export const until = eventually;
 
 /** Creates a LoadBalancer Service and an EndpointSlice with an endpoint on each given node. */
 export async function createServiceWithEndpoints(sys: System, ns: string, name: string, on: readonly LabNode[], spec: Partial<V1ServiceSpec> = {}): Promise<void> {

@@ -1,8 +1,8 @@
 /** Helpers for tests against the real control plane. */
 import { CoreV1Api, type KubeConfig, type V1Service, type V1ServiceSpec } from '@kubernetes/client-node';
 
-/** Polls `fn` until it returns a value that is not undefined/false, or throws after timeoutMs. */
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
+/** Polls `fn` every `everyMs` until it returns a value that is not undefined/false (exceptions count as "not yet"), or throws after timeoutMs. */
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 50): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -13,7 +13,7 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
       last = err;
     }
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`, { cause: last });
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 

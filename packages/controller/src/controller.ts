@@ -2,9 +2,9 @@
  * The controller process wiring: informers on the address-pool ConfigMap and on Services feed a
  * keyed queue; the ServiceReconciler decides, the ServiceWriter and EventRecorder act.
  */
-import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Service } from '@kubernetes/client-node';
+import type { KubeConfig, V1ConfigMap, V1Service } from '@kubernetes/client-node';
 import { Allocator, type Config, isConfigError, parseConfig } from '@ironlb/core';
-import { EventRecorder, ResilientInformer, ServiceWriter, ensureMemberlistSecret, withKeepAlive } from '@ironlb/k8s';
+import { EventRecorder, type ResilientInformer, ServiceWriter, configMapInformer, ensureMemberlistSecret, serviceInformer, withKeepAlive } from '@ironlb/k8s';
 import type { Logger } from 'pino';
 import { ControllerMetrics } from './metrics.js';
 import { KeyedQueue } from './queue.js';
@@ -34,7 +34,6 @@ export class Controller {
   readonly allocator = new Allocator();
   readonly #opts: ControllerOptions;
   readonly #log: Logger;
-  readonly #core: CoreV1Api;
   readonly #writer: ServiceWriter;
   readonly #events: EventRecorder;
   readonly #reconciler: ServiceReconciler;
@@ -51,7 +50,6 @@ export class Controller {
     this.#opts = opts;
     this.#log = opts.log;
     this.metrics = opts.metrics ?? new ControllerMetrics();
-    this.#core = opts.kc.makeApiClient(CoreV1Api);
     this.#writer = new ServiceWriter(opts.kc);
     this.#events = new EventRecorder(opts.kc, 'ironlb-controller', opts.log);
     const port: ControllerPort = {
@@ -68,23 +66,9 @@ export class Controller {
     };
     this.#reconciler = new ServiceReconciler({ allocator: this.allocator, port, log: opts.log.child({ component: 'reconciler' }), lbClass: opts.lbClass });
     this.#queue = new KeyedQueue(async (key) => this.#work(key), opts.concurrency ?? 32);
-    const ns = opts.namespace;
-    const cmName = opts.configMapName ?? 'config';
-    this.#configMaps = new ResilientInformer<V1ConfigMap>({
-      kc: opts.kc,
-      path: `/api/v1/namespaces/${ns}/configmaps`,
-      fieldSelector: `metadata.name=${cmName}`,
-      list: async () => this.#core.listNamespacedConfigMap({ namespace: ns, fieldSelector: `metadata.name=${cmName}` }),
-      log: opts.log.child({ component: 'informer', resource: 'configmaps' }),
-      ...(opts.onFatal ? { onFatal: opts.onFatal } : {}),
-    });
-    this.#services = new ResilientInformer<V1Service>({
-      kc: opts.kc,
-      path: '/api/v1/services',
-      list: async () => this.#core.listServiceForAllNamespaces(),
-      log: opts.log.child({ component: 'informer', resource: 'services' }),
-      ...(opts.onFatal ? { onFatal: opts.onFatal } : {}),
-    });
+    const ctx = { kc: opts.kc, log: opts.log, onFatal: opts.onFatal };
+    this.#configMaps = configMapInformer(ctx, opts.namespace, opts.configMapName ?? 'config');
+    this.#services = serviceInformer(ctx);
   }
 
   /** Ensures the memberlist Secret, syncs the informers, loads the config and runs a first pass. */

@@ -6,3 +6,4 @@ export { EventRecorder, type EventTarget, type EventType } from './events.js';
 export { ServiceWriter } from './services.js';
 export { ensureMemberlistSecret, MEMBERLIST_SECRET, MEMBERLIST_SECRET_KEY } from './secret.js';
 export { startOpsServer, type OpsHandlers } from './ops.js';
+export { serviceInformer, configMapInformer, nodeInformer, endpointSliceInformer, type InformerContext } from './informers.js';

@@ -4,9 +4,19 @@
  * applies the difference to the layer2 Announcer (answer ARP/NDP, gratuitous on gain, silence on
  * loss).
  */
-import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type V1ConfigMap, type V1EndpointSlice, type V1Node, type V1Service } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1EndpointSlice, type V1Node, type V1Service } from '@kubernetes/client-node';
 import { Allocator, type Config, isConfigError, parseConfig } from '@ironlb/core';
-import { EventRecorder, MEMBERLIST_SECRET, MEMBERLIST_SECRET_KEY, ResilientInformer, withKeepAlive } from '@ironlb/k8s';
+import {
+  EventRecorder,
+  MEMBERLIST_SECRET,
+  MEMBERLIST_SECRET_KEY,
+  type ResilientInformer,
+  configMapInformer,
+  endpointSliceInformer,
+  nodeInformer,
+  serviceInformer,
+  withKeepAlive,
+} from '@ironlb/k8s';
 import { Announcer, type AnnouncerOptions } from '@ironlb/layer2';
 import { Keyring, type Memberlist, type PresetName, createMemberlist, deriveKeySha256 } from '@ironlb/memberlist';
 import type { Logger } from 'pino';
@@ -70,25 +80,12 @@ export class Speaker {
     this.#log = o.log;
     this.metrics = o.metrics ?? new SpeakerMetrics();
     this.#core = o.kc.makeApiClient(CoreV1Api);
-    const discovery = o.kc.makeApiClient(DiscoveryV1Api);
     this.#events = new EventRecorder(o.kc, 'ironlb-speaker', o.log, o.nodeName);
-    const common = { kc: o.kc, ...(o.onFatal ? { onFatal: o.onFatal } : {}) };
-    const cm = o.configMapName ?? 'config';
-    this.#services = new ResilientInformer<V1Service>({ ...common, path: '/api/v1/services', list: async () => this.#core.listServiceForAllNamespaces(), log: o.log.child({ component: 'informer', resource: 'services' }) });
-    this.#slices = new ResilientInformer<V1EndpointSlice>({
-      ...common,
-      path: '/apis/discovery.k8s.io/v1/endpointslices',
-      list: async () => discovery.listEndpointSliceForAllNamespaces(),
-      log: o.log.child({ component: 'informer', resource: 'endpointslices' }),
-    });
-    this.#nodes = new ResilientInformer<V1Node>({ ...common, path: '/api/v1/nodes', list: async () => this.#core.listNode(), log: o.log.child({ component: 'informer', resource: 'nodes' }) });
-    this.#configMaps = new ResilientInformer<V1ConfigMap>({
-      ...common,
-      path: `/api/v1/namespaces/${o.namespace}/configmaps`,
-      fieldSelector: `metadata.name=${cm}`,
-      list: async () => this.#core.listNamespacedConfigMap({ namespace: o.namespace, fieldSelector: `metadata.name=${cm}` }),
-      log: o.log.child({ component: 'informer', resource: 'configmaps' }),
-    });
+    const ctx = { kc: o.kc, log: o.log, onFatal: o.onFatal };
+    this.#services = serviceInformer(ctx);
+    this.#slices = endpointSliceInformer(ctx);
+    this.#nodes = nodeInformer(ctx);
+    this.#configMaps = configMapInformer(ctx, o.namespace, o.configMapName ?? 'config');
   }
 
   /** Syncs informers, starts memberlist and the announcer, joins peers, runs the first resync. */
