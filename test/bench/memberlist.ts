@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- memberlist [--trials N] [--window S] [--only detect|false]`: failure detection of the `fast`
+ * `npm run bench -- memberlist [--trials N] [--window S] [--busy N] [--only detect|false]`: failure detection of the `fast`
  * preset on real UDP/TCP sockets on loopback (127.0.1.x), one process per member
  * (test/interop/tsnode.ts).
  *
@@ -8,8 +8,8 @@
  *   own timestamp of its leave event). The victim rotates; after each trial it is restarted
  *   (incarnation 1, same name and address), must be re-admitted by refutation, and the
  *   cluster settles before the next kill.
- * - false_suspicions_per_h: a healthy 5-member cluster runs for a bounded window while a
- *   busy-loop child pegs one core; every failed probe of a healthy member is a false suspicion
+ * - false_suspicions_per_h: a healthy 5-member cluster runs for a bounded window (120 s by
+ *   default) while a busy-loop child pegs one core (--busy N: N cores); every failed probe of a healthy member is a false suspicion
  *   (summed over members), scaled to one hour. false_deaths_per_h counts members wrongly
  *   declared dead in the same window.
  */
@@ -93,7 +93,7 @@ export default async function (ctx: BenchContext): Promise<void> {
   const only = oi >= 0 ? ctx.args[oi + 1] : undefined;
   try {
     if (only !== 'false') await detection(ctx, trials, basePort, key);
-    if (only !== 'detect') await falseSuspicions(ctx, windowS, basePort, key);
+    if (only !== 'detect') await falseSuspicions(ctx, windowS, arg(ctx.args, 'busy', 1), basePort, key);
   } finally {
     killAll();
   }
@@ -108,7 +108,7 @@ async function detection(ctx: BenchContext, trials: number, basePort: number, ke
   ctx.emit({ metric: 'detect10_p99_ms', value: quantile(d10, 0.99), unit: 'ms' });
 }
 
-async function falseSuspicions(ctx: BenchContext, windowS: number, basePort: number, key: string): Promise<void> {
+async function falseSuspicions(ctx: BenchContext, windowS: number, busyLoops: number, basePort: number, key: string): Promise<void> {
   const ms = await cluster(5, 3, basePort + 25, key);
   await sleep(1000);
   const busy = spawn(process.execPath, ['-e', `const end = Date.now() + ${(windowS + 5) * 1000}; while (Date.now() < end) {}`], { stdio: 'ignore' });
@@ -126,7 +126,7 @@ async function falseSuspicions(ctx: BenchContext, windowS: number, basePort: num
   const suspicions = after.reduce((a, v, i) => a + Math.max(0, v - (before[i] ?? 0)), 0);
   const deaths = ms.reduce((a, m, i) => a + m.peer.lines.slice(marks[i]).filter((l) => l.ev === 'leave').length, 0);
   const [load1] = loadavg();
-  ctx.log(`false-suspicion window: ${windowS} s, 5 members (fast preset), one core pegged by a busy loop; failed probes ${suspicions}, false deaths ${deaths}; 1-min load average at the end ${load1?.toFixed(2)} on ${cpus().length} cores`);
+  ctx.log(`false-suspicion window: ${windowS} s, 5 members (fast preset), ${busyLoops} core(s) pegged by busy loops; failed probes ${suspicions}, false deaths ${deaths}; 1-min load average at the end ${load1?.toFixed(2)} on ${cpus().length} cores`);
   ctx.emit({ metric: 'false_suspicions_per_h', value: (suspicions * 3600) / windowS, unit: '1/h' });
   ctx.emit({ metric: 'false_deaths_per_h', value: (deaths * 3600) / windowS, unit: '1/h' });
   for (const m of ms) m.peer.proc.kill('SIGKILL');

@@ -56,9 +56,10 @@ export class MemoryNetwork {
     return this.blocked.has(`${f}|${t}`) || this.blocked.has(`${from.addr}|${to.addr}`);
   }
 
+  // Deliveries keep the event loop alive (they are short-lived), like bytes in a socket buffer.
   private later(fn: () => void): void {
-    if (this.delayMs > 0) setTimeout(fn, this.delayMs).unref();
-    else setImmediate(fn).unref();
+    if (this.delayMs > 0) setTimeout(fn, this.delayMs);
+    else setImmediate(fn);
   }
 
   /** @internal delivers a datagram, subject to loss and partitions. */

@@ -169,7 +169,7 @@ function fBool(m: MsgMap, key: string): boolean {
 function fBytes(m: MsgMap, key: string): Uint8Array {
   const v = m.get(key);
   if (v === undefined || v === null) return new Uint8Array(0);
-  if (v instanceof Uint8Array) return v.slice();
+  if (v instanceof Uint8Array) return new Uint8Array(v); // a plain copy, even from a Buffer
   // Go also accepts an array of small ints for []byte.
   if (Array.isArray(v)) {
     const out = new Uint8Array(v.length);
@@ -349,7 +349,7 @@ export function decodeMessage(buf: Uint8Array): Message {
       return { type: t, body: { error: fStr(m, 'Error') } };
     }
     case MsgType.user:
-      return { type: t, body: buf.slice(1) };
+      return { type: t, body: new Uint8Array(buf.subarray(1)) };
     default:
       throw new DecodeError(`unknown message type ${String(t)}`);
   }

@@ -94,9 +94,9 @@ func main() {
 		// Mirrors ironlb's `fast` preset (packages/memberlist/src/timing.ts).
 		conf = memberlist.DefaultLocalConfig()
 		conf.ProbeInterval = 100 * time.Millisecond
-		conf.ProbeTimeout = 50 * time.Millisecond
+		conf.ProbeTimeout = 40 * time.Millisecond
 		conf.IndirectChecks = 3
-		conf.RetransmitMult = 3
+		conf.RetransmitMult = 6
 		conf.SuspicionMult = 3
 		conf.SuspicionMaxTimeoutMult = 2
 		conf.PushPullInterval = 10 * time.Second
