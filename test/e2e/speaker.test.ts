@@ -4,7 +4,9 @@
  * VIP, the one the election names; traffic fails over on link cut, SIGKILL and SIGTERM.
  */
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { LabNode } from '../lab/lab.js';
 import {
   type System,
@@ -56,7 +58,7 @@ describe('speakers in a 3-node lab', () => {
     assert.ok(events.items.some((e) => e.reason === 'nodeAssigned' && e.message?.includes(winner ?? '?')), 'nodeAssigned event names the node');
   });
 
-  it('fails over when the winner loses its link, and the old node is silent once it is back and not elected', async () => {
+  it('fails over when the winner loses its link; back on the segment it is elected again and answers alone', async () => {
     const [vip] = await waitIngress(sys, 'web', 'web');
     const order = electionOrder(vip ?? '', names());
     const first = node(order[0]);
@@ -74,6 +76,36 @@ describe('speakers in a 3-node lab', () => {
     const back = await soleResponder(vip ?? '', order[0]);
     assert.equal(back.name, order[0]);
     await until('HTTP back on the elected node', () => httpFromClient(sys.lab, vip ?? '') === order[0], 15_000, 100);
+  });
+
+  it('an isolated node that claimed the IP goes silent when it comes back and is no longer elected', async () => {
+    const [vip] = await waitIngress(sys, 'web', 'web');
+    const order = electionOrder(vip ?? '', names());
+    const first = node(order[0]);
+    sys.lab.setLink(first, false);
+    const label = async (value: string | null): Promise<void> => {
+      await sys.core.patchNode(
+        { name: first.name, body: { metadata: { labels: { 'node.kubernetes.io/exclude-from-external-load-balancers': value } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    };
+    try {
+      await until('HTTP from the second node', () => httpFromClient(sys.lab, vip ?? '', 0.3) === order[1], 15_000, 10);
+      // While it is cut off (and, alone, believes it still owns the IP), the node is excluded.
+      await label('true');
+    } finally {
+      sys.lab.setLink(first, true);
+    }
+    try {
+      // Back on the segment it sees the label and the others: only the second node may answer.
+      const sole = await soleResponder(vip ?? '', order[1]);
+      assert.equal(sole.name, order[1]);
+      await sleep(1500);
+      assert.deepEqual(arpResponders(sys.lab, vip ?? '', 3), [node(order[1]).mac], 'the returning node stays silent');
+    } finally {
+      await label(null);
+    }
+    await soleResponder(vip ?? '', order[0]);
   });
 
   it('fails over on speaker SIGKILL and on SIGTERM; a node without a speaker never answers', async () => {
