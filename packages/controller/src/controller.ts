@@ -145,8 +145,10 @@ export class Controller {
     if (this.#config === undefined) return;
     const all = this.#services.list();
     const created = (s: V1Service): number => new Date(s.metadata?.creationTimestamp ?? 0).getTime();
-    const withIP = all.filter((s) => ingressIPs(s).length > 0);
-    const pending = all.filter((s) => ingressIPs(s).length === 0).sort((a, b) => created(a) - created(b) || serviceKey(a).localeCompare(serviceKey(b)));
+    const withIP: V1Service[] = [];
+    const pending: V1Service[] = [];
+    for (const s of all) (ingressIPs(s).length > 0 ? withIP : pending).push(s);
+    pending.sort((a, b) => created(a) - created(b) || serviceKey(a).localeCompare(serviceKey(b)));
     this.#reconciler.readmit(withIP);
     for (const s of [...withIP, ...pending]) this.#queue.add(serviceKey(s));
   }

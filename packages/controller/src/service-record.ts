@@ -3,6 +3,7 @@
  * packages/core sees a V1Service). Pure: no I/O.
  */
 import type { V1Service } from '@kubernetes/client-node';
+import { serviceKey } from '@ironlb/k8s';
 import { type Family, type IPFamilyPolicy, type PortProtocol, type ServiceRecord, backendKeyFor, requestedIPsFrom } from '@ironlb/core';
 
 /** Annotation prefixes we read, ours first; MetalLB's current and legacy ones for migration. */
@@ -20,22 +21,7 @@ export function annotation(svc: V1Service, name: string): string | undefined {
   return undefined;
 }
 
-/** "namespace/name" of a Service. */
-export function serviceKey(svc: V1Service): string {
-  return `${svc.metadata?.namespace ?? ''}/${svc.metadata?.name ?? ''}`;
-}
-
-/** Whether this controller handles the Service: LoadBalancer, and the class matches `lbClass`. */
-export function isHandled(svc: V1Service, lbClass: string | undefined): boolean {
-  if (svc.spec?.type !== 'LoadBalancer') return false;
-  const cls = svc.spec.loadBalancerClass;
-  return lbClass === undefined ? cls === undefined || cls === null || cls === '' : cls === lbClass;
-}
-
-/** The IPs currently in status.loadBalancer.ingress (hostnames ignored). */
-export function ingressIPs(svc: V1Service): string[] {
-  return (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip).filter((ip): ip is string => typeof ip === 'string' && ip !== '');
-}
+export { serviceKey, isHandled, ingressIPs } from '@ironlb/k8s';
 
 /** A record, or the reason the Service's request is contradictory (→ Warning Event, stays pending). */
 export type RecordResult = { ok: true; record: ServiceRecord } | { ok: false; message: string };

@@ -7,3 +7,4 @@ export { ServiceWriter } from './services.js';
 export { ensureMemberlistSecret, MEMBERLIST_SECRET, MEMBERLIST_SECRET_KEY } from './secret.js';
 export { startOpsServer, type OpsHandlers } from './ops.js';
 export { serviceInformer, configMapInformer, nodeInformer, endpointSliceInformer, type InformerContext } from './informers.js';
+export { serviceKey, isHandled, ingressIPs } from './service-fields.js';

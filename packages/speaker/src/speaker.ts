@@ -5,7 +5,7 @@
  * loss).
  */
 import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1EndpointSlice, type V1Node, type V1Service } from '@kubernetes/client-node';
-import { Allocator, type Config, isConfigError, parseConfig } from '@ironlb/core';
+import { Allocator, isConfigError, parseConfig } from '@ironlb/core';
 import {
   EventRecorder,
   MEMBERLIST_SECRET,
@@ -65,8 +65,8 @@ export class Speaker {
   readonly #configMaps: ResilientInformer<V1ConfigMap>;
   #announcer: Announcer | undefined;
   #ml: Memberlist | undefined;
-  #config: Config | undefined;
-  #pools = new Allocator();
+  /** The last good config's pools (only poolOf is used); undefined until a valid config arrives. */
+  #pools: Allocator | undefined;
   /** ip → owners (service keys) currently announced by this node. */
   #announced = new Map<string, Set<string>>();
   #resyncScheduled = false;
@@ -155,11 +155,6 @@ export class Speaker {
     return [this.#services, this.#slices, this.#nodes, this.#configMaps].every((i) => !this.#ready || i.healthy());
   }
 
-  /** IPs this node announces now. */
-  announcedIPs(): string[] {
-    return [...this.#announced.keys()];
-  }
-
   /**
    * Graceful stop: stop answering at once, tell peers we left (they take over immediately
    * instead of waiting for failure detection), then close everything.
@@ -211,7 +206,6 @@ export class Speaker {
       this.#log.error({ op: 'config', err: parsed?.message ?? 'no data key "config"' }, 'invalid address-pool config; keeping the last good one');
       return;
     }
-    this.#config = parsed;
     this.#pools = new Allocator(parsed);
     this.metrics.configStale.set(0);
   }
@@ -233,7 +227,9 @@ export class Speaker {
     for (const slice of this.#slices.list()) {
       const key = sliceServiceKey(slice);
       if (key === undefined) continue;
-      endpoints.set(key, [...(endpoints.get(key) ?? []), ...endpointViews(slice)]);
+      const list = endpoints.get(key);
+      if (list === undefined) endpoints.set(key, endpointViews(slice));
+      else list.push(...endpointViews(slice));
     }
     const alive = new Set(ml.liveMembers().map((m) => m.name));
     const snapshot: Snapshot = {
@@ -243,7 +239,7 @@ export class Speaker {
       nodes: this.#nodes.list().map(nodeView),
       alive,
       // Without a valid config nothing is announced: we cannot tell our IPs from anyone's.
-      inPool: (ip) => this.#config !== undefined && this.#pools.poolOf(ip) !== undefined,
+      inPool: (ip) => this.#pools?.poolOf(ip) !== undefined,
     };
     const p = plan(snapshot);
     this.metrics.membersAlive.set(alive.size);

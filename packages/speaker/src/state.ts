@@ -7,6 +7,7 @@
 import type { V1Node, V1Service } from '@kubernetes/client-node';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { type ElectionCandidate, electAnnouncer } from '@ironlb/core';
+import { ingressIPs, isHandled, serviceKey } from '@ironlb/k8s';
 
 /** The label that takes a node out of external load balancing (honoured as MetalLB does). */
 export const EXCLUDE_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
@@ -97,16 +98,8 @@ export function plan(s: Snapshot): Plan {
 
 /** A Service as the speaker sees it, or undefined if the speaker does not handle it. */
 export function serviceView(svc: V1Service, lbClass: string | undefined): ServiceView | undefined {
-  if (svc.spec?.type !== 'LoadBalancer') return undefined;
-  const cls = svc.spec.loadBalancerClass;
-  const handled = lbClass === undefined ? cls === undefined || cls === null || cls === '' : cls === lbClass;
-  if (!handled) return undefined;
-  const ips = (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip).filter((ip): ip is string => typeof ip === 'string' && ip !== '');
-  return {
-    key: `${svc.metadata?.namespace ?? ''}/${svc.metadata?.name ?? ''}`,
-    ips,
-    trafficPolicy: svc.spec.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster',
-  };
+  if (!isHandled(svc, lbClass)) return undefined;
+  return { key: serviceKey(svc), ips: ingressIPs(svc), trafficPolicy: svc.spec?.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster' };
 }
 
 /** Service key of an EndpointSlice (label kubernetes.io/service-name), or undefined. */
