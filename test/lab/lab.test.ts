@@ -4,6 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { type Lab, listLabIds, startLab } from './lab.js';
@@ -16,7 +19,7 @@ function tryExec(lab: Lab, netns: string, cmd: string, args: string[]): { ok: bo
   }
 }
 
-describe('three-node lab', () => {
+describe('three-node lab', { timeout: 300_000 }, () => {
   let lab: Lab;
   before(async () => {
     lab = await startLab({ nodes: 3 });
@@ -83,5 +86,24 @@ describe('three-node lab', () => {
     await second.stop();
     assert.ok(!listLabIds().includes(second.id), 'no namespace or bridge left behind');
     assert.ok(!execFileSync('ip', ['netns', 'list']).toString().includes(`ilb-${second.id}-`));
+    assert.ok(!existsSync(second.kubeconfigPath), 'the admin kubeconfig is gone with its lab');
+  });
+
+  it('`npm run lab -- down` removes the detached lab and every file it made', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ironlb-labcli-'));
+    const env = { ...process.env, IRONLB_LAB_DIR: dir };
+    const cli = join(import.meta.dirname, 'cli.ts');
+    try {
+      const kubeconfig = execFileSync(process.execPath, ['--import', 'tsx', cli, 'up', '--nodes', '1'], { env, timeout: 120_000 }).toString().trim();
+      const st = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', cli, 'status'], { env, timeout: 30_000 }).toString()) as { id: string };
+      assert.ok(existsSync(kubeconfig));
+      execFileSync(process.execPath, ['--import', 'tsx', cli, 'down'], { env, timeout: 60_000 });
+      assert.ok(!existsSync(kubeconfig), 'no kubeconfig left');
+      assert.deepEqual(readdirSync(tmpdir()).filter((e) => e.startsWith(`ironlb-lab-${st.id}-`)), [], 'no lab state directory left');
+      assert.ok(!listLabIds().includes(st.id));
+    } finally {
+      execFileSync(process.execPath, ['--import', 'tsx', cli, 'down'], { env, timeout: 60_000 });
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

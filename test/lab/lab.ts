@@ -11,7 +11,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -132,6 +132,18 @@ export function destroyLab(id: string): void {
   } catch {
     /* already gone */
   }
+  // The state directory holds an admin kubeconfig: a credential must not outlive its lab.
+  for (const d of labStateDirs(id)) rmSync(d, { recursive: true, force: true });
+}
+
+/** The lab's state directories under the temp dir (normally one). */
+function labStateDirs(id: string): string[] {
+  const prefix = `ironlb-lab-${id}-`;
+  try {
+    return readdirSync(tmpdir()).filter((e) => e.startsWith(prefix)).map((e) => join(tmpdir(), e));
+  } catch {
+    return [];
+  }
 }
 
 /** Ids of every lab that has left namespaces or a bridge behind. */
@@ -140,6 +152,14 @@ export function listLabIds(): string[] {
   try {
     for (const m of ip(['netns', 'list']).matchAll(new RegExp(`^${LAB_PREFIX}-([0-9a-f]{4})-`, 'gm'))) ids.add(m[1] ?? '');
     for (const m of ip(['-o', 'link', 'show']).matchAll(new RegExp(`: ${LAB_PREFIX}([0-9a-f]{4})br[:@]`, 'g'))) ids.add(m[1] ?? '');
+  } catch {
+    /* nothing */
+  }
+  try {
+    for (const e of readdirSync(tmpdir())) {
+      const m = /^ironlb-lab-([0-9a-f]{4})-/.exec(e);
+      if (m !== null) ids.add(m[1] ?? '');
+    }
   } catch {
     /* nothing */
   }
