@@ -1,0 +1,195 @@
+/** AnnouncementSet scenarios: probe-first, foreign conflicts, split-brain yield/reassert, leases. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { electionHash } from '@ironlb/core';
+import { type AnnouncePort, AnnouncementSet, type Clock, type ProbeOutcome, type Report, type WantedIP } from './announcements.js';
+
+/** A manual clock: timers fire only in advance(). */
+class FakeClock implements Clock {
+  t = 0;
+  #seq = 0;
+  readonly #timers = new Map<number, { at: number; fn: () => void }>();
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.#seq;
+    this.#timers.set(id, { at: this.t + ms, fn });
+    return id;
+  }
+  clearTimeout(h: unknown): void {
+    this.#timers.delete(h as number);
+  }
+  async advance(ms: number): Promise<void> {
+    const end = this.t + ms;
+    for (;;) {
+      const due = [...this.#timers].filter(([, x]) => x.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
+      if (due === undefined) break;
+      this.#timers.delete(due[0]);
+      this.t = due[1].at;
+      due[1].fn();
+      await flush();
+    }
+    this.t = end;
+    await flush();
+  }
+}
+
+async function flush(): Promise<void> {
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+}
+
+/** Records port calls; probes answer from a script. */
+class RecordingPort implements AnnouncePort {
+  readonly calls: string[] = [];
+  /** MACs the next probes see (consumed per probe; the last entry repeats). */
+  answers: string[][] = [[]];
+  announce(ip: string, owner: string): void {
+    this.calls.push(`announce ${ip} ${owner}`);
+  }
+  withdraw(ip: string, owner: string): void {
+    this.calls.push(`withdraw ${ip} ${owner}`);
+  }
+  reassert(ip: string): void {
+    this.calls.push(`reassert ${ip}`);
+  }
+  async probe(ip: string): Promise<ProbeOutcome> {
+    this.calls.push(`probe ${ip}`);
+    const macs = this.answers.length > 1 ? (this.answers.shift() ?? []) : (this.answers[0] ?? []);
+    return Promise.resolve({ macs });
+  }
+  take(): string[] {
+    return this.calls.splice(0);
+  }
+}
+
+const ip = '198.51.100.200';
+const ranked = ['n1', 'n2', 'n3'].sort((a, b) => Buffer.compare(electionHash(a, ip), electionHash(b, ip)));
+const MAC: Record<string, string> = { n1: '02:00:00:00:00:01', n2: '02:00:00:00:00:02', n3: '02:00:00:00:00:03' };
+const FOREIGN = '02:de:ad:00:00:01';
+
+function setup(self: string): { set: AnnouncementSet; port: RecordingPort; clock: FakeClock; reports: Report[]; changes: () => number } {
+  const port = new RecordingPort();
+  const clock = new FakeClock();
+  const reports: Report[] = [];
+  let changes = 0;
+  const set = new AnnouncementSet({
+    self,
+    port,
+    clock,
+    selfMacs: () => new Set([MAC[self] ?? '']),
+    peerOfMac: (m) => Object.entries(MAC).find(([, v]) => v === m)?.[0],
+    onChange: () => changes++,
+    report: (r) => reports.push(r),
+  });
+  return { set, port, clock, reports, changes: () => changes };
+}
+
+const want = (probeFirst = false, owners = ['ns/a']): Map<string, WantedIP> => new Map([[ip, { owners, electionIp: ip, probeFirst }]]);
+
+describe('AnnouncementSet', () => {
+  it('announces and withdraws per owner, without probing when not asked', () => {
+    const { set, port } = setup('n1');
+    set.reconcile(want(false, ['ns/a', 'ns/b']));
+    assert.deepEqual(port.take(), [`announce ${ip} ns/a`, `announce ${ip} ns/b`]);
+    set.reconcile(want(false, ['ns/b']));
+    assert.deepEqual(port.take(), [`withdraw ${ip} ns/a`]);
+    set.reconcile(new Map());
+    assert.deepEqual(port.take(), [`withdraw ${ip} ns/b`]);
+  });
+
+  it('probes a new IP first; silence or a peer answering lets it through', async () => {
+    const { set, port, changes } = setup('n1');
+    set.reconcile(want(true));
+    assert.deepEqual(port.take(), [`probe ${ip}`]);
+    assert.deepEqual(set.probing(), [ip]);
+    await flush();
+    assert.equal(changes(), 1, 'the probe result asks for a resync');
+    set.reconcile(want(true));
+    assert.deepEqual(port.take(), [`announce ${ip} ns/a`]);
+    // A peer answering (a rolling restart's interim owner) is not a conflict.
+    const b = setup('n1');
+    b.port.answers = [[MAC.n2 ?? '']];
+    b.set.reconcile(want(true));
+    await flush();
+    b.set.reconcile(want(true));
+    assert.deepEqual(b.port.take(), [`probe ${ip}`, `announce ${ip} ns/a`]);
+  });
+
+  it('a foreign host answering the first probe blocks the IP, reported once; re-probes back off until it is gone', async () => {
+    const { set, port, clock, reports } = setup('n1');
+    port.answers = [[FOREIGN], [FOREIGN], [FOREIGN], []];
+    set.reconcile(want(true));
+    await flush();
+    set.reconcile(want(true));
+    assert.deepEqual(port.take(), [`probe ${ip}`], 'not announced');
+    assert.deepEqual(set.blocked(), new Map([[ip, FOREIGN]]));
+    assert.deepEqual(reports, [{ kind: 'inUse', ip, mac: FOREIGN, owners: ['ns/a'] }]);
+    await clock.advance(5000);
+    assert.deepEqual(port.take(), [`probe ${ip}`]);
+    await clock.advance(9999);
+    assert.deepEqual(port.take(), [], 'backs off: 10 s next');
+    await clock.advance(1);
+    assert.deepEqual(port.take(), [`probe ${ip}`]);
+    await clock.advance(20_000);
+    assert.deepEqual(port.take(), [`probe ${ip}`]);
+    assert.deepEqual(reports.at(-1), { kind: 'freed', ip, owners: ['ns/a'] });
+    set.reconcile(want(true));
+    assert.deepEqual(port.take(), [`announce ${ip} ns/a`]);
+  });
+
+  it('a foreign claim on a held IP is defended and reported; our own frames are ignored', () => {
+    const { set, port, reports } = setup('n1');
+    set.reconcile(want());
+    port.take();
+    set.onClaim(ip, MAC.n1 ?? '');
+    set.onClaim(ip, FOREIGN.toUpperCase());
+    assert.deepEqual(port.take(), [`reassert ${ip}`]);
+    assert.deepEqual(reports, [{ kind: 'conflict', ip, mac: FOREIGN, owners: ['ns/a'] }]);
+  });
+
+  it('split brain: the higher-ranked speaker re-asserts, the lower one yields, keeps yielding while the peer answers, then reclaims', async () => {
+    const [hi = '', lo = ''] = ranked;
+    const top = setup(hi);
+    top.set.reconcile(want());
+    top.port.take();
+    top.set.onClaim(ip, MAC[lo] ?? '');
+    assert.deepEqual(top.port.take(), [`reassert ${ip}`]);
+
+    const low = setup(lo);
+    low.set.reconcile(want());
+    low.port.take();
+    low.set.onClaim(ip, MAC[hi] ?? '');
+    assert.deepEqual(low.port.take(), [`withdraw ${ip} ns/a`]);
+    assert.deepEqual(low.set.yielded(), new Map([[ip, hi]]));
+    // The election still wants it here (gossip is cut), but the lease holds it back.
+    low.set.reconcile(want());
+    assert.deepEqual(low.port.take(), []);
+    low.port.answers = [[MAC[hi] ?? '']];
+    await low.clock.advance(2500);
+    assert.deepEqual(low.port.take(), [`probe ${ip}`, `probe ${ip}`], 'probes the peer every second');
+    await low.clock.advance(2000);
+    assert.deepEqual(low.set.yielded(), new Map([[ip, hi]]), 'renewed while the peer answers');
+    // The peer goes silent: the lease runs out and the election decides again.
+    low.port.answers = [[]];
+    const before = low.changes();
+    await low.clock.advance(4000);
+    assert.deepEqual(low.set.yielded(), new Map());
+    assert.ok(low.changes() > before, 'asks for a resync');
+    low.port.take();
+    low.set.reconcile(want());
+    assert.deepEqual(low.port.take(), [`announce ${ip} ns/a`]);
+  });
+
+  it('close withdraws everything and stops timers', async () => {
+    const { set, port, clock } = setup('n1');
+    port.answers = [[FOREIGN]];
+    set.reconcile(new Map([...want(), ['198.51.100.201', { owners: ['ns/b'], electionIp: '198.51.100.201', probeFirst: true }]]));
+    await flush();
+    port.take();
+    set.close();
+    assert.deepEqual(port.take(), [`withdraw ${ip} ns/a`]);
+    await clock.advance(120_000);
+    assert.deepEqual(port.take(), [], 'no probe after close');
+  });
+});

@@ -1,0 +1,304 @@
+/**
+ * What this node actually announces, given what the election wants: the election (state.ts)
+ * says which IPs this node should hold; this state machine adds what only the wire can tell.
+ *
+ *  - Probe first: before the first announcement of an IP that may be in use by someone else (a
+ *    newly assigned IP, or any IP right after start), ask the segment (RFC 5227 probe / DAD). A
+ *    foreign answer blocks the IP (not announced, a Warning for the user, probed again with
+ *    backoff); a peer speaker's answer or silence lets it through.
+ *  - Split brain: a claim from a peer that outranks us makes us yield the IP for a lease, renewed
+ *    while probes see that peer answer; a claim from a peer we outrank makes us re-assert.
+ *  - Conflict: a claim from a foreign MAC for an IP we hold is defended (layer2 rate-limits it as
+ *    RFC 5227 §2.4 asks) and reported.
+ *
+ * Time and I/O are injected (clock, announcement port), so every transition is a unit test.
+ */
+import { applyDiff, diffAnnouncements } from './diff.js';
+import { type ClaimContext, YieldTable, decideClaim } from './guard.js';
+
+/** What a probe saw: the MACs that answered for the IP (empty: nobody). */
+export interface ProbeOutcome {
+  readonly macs: readonly string[];
+}
+
+/** The announcement protocol as this state machine needs it (layer2 today). */
+export interface AnnouncePort {
+  /** Starts answering for `ip` on behalf of `owner` (gratuitous burst on the first owner). */
+  announce(ip: string, owner: string): void;
+  /** Stops `owner`'s hold on `ip` (silence once no owner is left). */
+  withdraw(ip: string, owner: string): void;
+  /** Sends a gratuitous announcement for a held IP now (rate-limited by the port). */
+  reassert(ip: string): void;
+  /** Asks the segment who answers for `ip` (never rejects; nobody answering is `macs: []`). */
+  probe(ip: string): Promise<ProbeOutcome>;
+}
+
+/** Injected time. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** What the election wants for one IP. */
+export interface WantedIP {
+  /** Service keys that hold this IP (several when shared). */
+  readonly owners: readonly string[];
+  /** The IP the election hashes for these Services (their first ingress IP). */
+  readonly electionIp: string;
+  /** Probe before announcing (the IP is new, or we just started). */
+  readonly probeFirst: boolean;
+}
+
+/** Something the user or the operator should hear about. */
+export type Report =
+  | { readonly kind: 'conflict'; readonly ip: string; readonly mac: string; readonly owners: readonly string[] }
+  | { readonly kind: 'inUse'; readonly ip: string; readonly mac: string; readonly owners: readonly string[] }
+  | { readonly kind: 'freed'; readonly ip: string; readonly owners: readonly string[] }
+  | { readonly kind: 'yielded'; readonly ip: string; readonly peer: string }
+  | { readonly kind: 'reasserted'; readonly ip: string; readonly peer: string }
+  | { readonly kind: 'reclaimed'; readonly ip: string };
+
+/** Options of AnnouncementSet. */
+export interface AnnouncementOptions {
+  readonly self: string;
+  readonly port: AnnouncePort;
+  readonly clock: Clock;
+  /** This node's MACs. */
+  readonly selfMacs: () => ReadonlySet<string>;
+  /** The peer speaker that advertised a MAC. */
+  readonly peerOfMac: (mac: string) => string | undefined;
+  /** The state changed in a way the election must look at again (a lease ran out, a block cleared). */
+  readonly onChange: () => void;
+  readonly report: (r: Report) => void;
+  /** How long one sighting of a higher-ranked peer keeps an IP yielded (default 3000 ms). */
+  readonly yieldLeaseMs?: number;
+  /** How often a yielded IP is probed to see the peer still answers (default 1000 ms). */
+  readonly yieldProbeMs?: number;
+  /** First re-probe of an address a foreign host holds (default 5000 ms, doubling to maxBlockedProbeMs). */
+  readonly blockedProbeMs?: number;
+  readonly maxBlockedProbeMs?: number;
+}
+
+type Gate =
+  | { readonly kind: 'probing'; readonly started: number }
+  | { kind: 'blocked'; mac: string; retryMs: number; timer: unknown; probing: boolean }
+  | { readonly kind: 'clear' };
+
+/** The IPs this node announces, and why some it should announce are held back. */
+export class AnnouncementSet {
+  readonly #o: AnnouncementOptions;
+  readonly #held = new Map<string, Set<string>>();
+  readonly #yields: YieldTable;
+  readonly #gates = new Map<string, Gate>();
+  #want = new Map<string, WantedIP>();
+  #yieldTimer: unknown;
+  #yieldProbes = new Map<string, unknown>();
+  #closed = false;
+
+  /** Creates an empty set; nothing is announced until reconcile(). */
+  constructor(o: AnnouncementOptions) {
+    this.#o = o;
+    this.#yields = new YieldTable(o.yieldLeaseMs ?? 3000, () => o.clock.now());
+  }
+
+  /** What is announced now: ip → owners (a copy). */
+  held(): Map<string, Set<string>> {
+    return new Map([...this.#held].map(([ip, s]) => [ip, new Set(s)]));
+  }
+
+  /** IPs yielded to a peer: ip → peer. */
+  yielded(): Map<string, string> {
+    return this.#yields.live();
+  }
+
+  /** IPs held back because a foreign host answers for them: ip → its MAC. */
+  blocked(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [ip, g] of this.#gates) if (g.kind === 'blocked') out.set(ip, g.mac);
+    return out;
+  }
+
+  /** IPs waiting for their first probe to finish. */
+  probing(): string[] {
+    return [...this.#gates].filter(([, g]) => g.kind === 'probing').map(([ip]) => ip);
+  }
+
+  /** Brings the announcements in line with what the election wants. */
+  reconcile(want: ReadonlyMap<string, WantedIP>): void {
+    if (this.#closed) return;
+    this.#want = new Map(want);
+    for (const ip of this.#yields.takeExpired()) this.#stopYieldProbe(ip);
+    // Forget gates and leases of IPs no longer wanted: a later want starts fresh.
+    for (const ip of [...this.#gates.keys()]) if (!want.has(ip)) this.#dropGate(ip);
+    for (const ip of this.#yields.live().keys()) {
+      if (!want.has(ip)) {
+        this.#yields.clear(ip);
+        this.#stopYieldProbe(ip);
+      }
+    }
+    const target = new Map<string, readonly string[]>();
+    for (const [ip, w] of want) {
+      if (this.#yields.isYielded(ip)) continue;
+      if (!this.#held.has(ip) && !this.#passesGate(ip, w)) continue;
+      target.set(ip, w.owners);
+    }
+    const d = diffAnnouncements(this.#held, target);
+    for (const { ip, owner } of d.withdraw) this.#o.port.withdraw(ip, owner);
+    for (const { ip, owner } of d.announce) this.#o.port.announce(ip, owner);
+    applyDiff(this.#held, d);
+    this.#armYieldTimer();
+  }
+
+  /** A frame on the wire claimed `ip` for `mac` (ARP reply, gratuitous ARP, NA). */
+  onClaim(ip: string, mac: string): void {
+    if (this.#closed) return;
+    const m = mac.toLowerCase();
+    const yieldedTo = this.#yields.peerOf(ip);
+    if (yieldedTo !== undefined) {
+      if (this.#o.peerOfMac(m) === yieldedTo) this.#yields.renew(ip, yieldedTo);
+      return;
+    }
+    const ctx: ClaimContext = {
+      self: this.#o.self,
+      selfMacs: this.#o.selfMacs(),
+      peerOfMac: this.#o.peerOfMac,
+      electionIpOf: (x) => (this.#held.has(x) ? this.#want.get(x)?.electionIp : undefined),
+    };
+    const v = decideClaim({ ip, mac: m }, ctx);
+    switch (v.kind) {
+      case 'ignore':
+        return;
+      case 'reassert':
+        this.#o.port.reassert(ip);
+        this.#o.report({ kind: 'reasserted', ip, peer: v.peer });
+        return;
+      case 'conflict':
+        this.#o.port.reassert(ip);
+        this.#o.report({ kind: 'conflict', ip, mac: m, owners: [...(this.#held.get(ip) ?? [])] });
+        return;
+      case 'yield': {
+        this.#yields.yieldTo(ip, v.peer);
+        for (const owner of this.#held.get(ip) ?? []) this.#o.port.withdraw(ip, owner);
+        this.#held.delete(ip);
+        this.#o.report({ kind: 'yielded', ip, peer: v.peer });
+        this.#startYieldProbe(ip);
+        this.#armYieldTimer();
+        return;
+      }
+    }
+  }
+
+  /** Withdraws everything and stops timers. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const [ip, owners] of this.#held) for (const o of owners) this.#o.port.withdraw(ip, o);
+    this.#held.clear();
+    for (const ip of [...this.#gates.keys()]) this.#dropGate(ip);
+    for (const ip of [...this.#yieldProbes.keys()]) this.#stopYieldProbe(ip);
+    if (this.#yieldTimer !== undefined) this.#o.clock.clearTimeout(this.#yieldTimer);
+  }
+
+  /** True when `ip` may be announced now; starts a probe when one is needed first. */
+  #passesGate(ip: string, w: WantedIP): boolean {
+    const g = this.#gates.get(ip);
+    if (g === undefined) {
+      if (!w.probeFirst) return true;
+      this.#gates.set(ip, { kind: 'probing', started: this.#o.clock.now() });
+      void this.#firstProbe(ip);
+      return false;
+    }
+    return g.kind === 'clear';
+  }
+
+  async #firstProbe(ip: string): Promise<void> {
+    const out = await this.#o.port.probe(ip);
+    const g = this.#gates.get(ip);
+    if (this.#closed || g === undefined || g.kind !== 'probing') return;
+    const foreign = this.#foreignMac(out);
+    if (foreign === undefined) {
+      this.#gates.set(ip, { kind: 'clear' });
+    } else {
+      this.#block(ip, foreign, this.#o.blockedProbeMs ?? 5000);
+      this.#o.report({ kind: 'inUse', ip, mac: foreign, owners: this.#want.get(ip)?.owners ?? [] });
+    }
+    this.#o.onChange();
+  }
+
+  #block(ip: string, mac: string, retryMs: number): void {
+    const timer = this.#o.clock.setTimeout(() => void this.#reprobe(ip), retryMs);
+    this.#gates.set(ip, { kind: 'blocked', mac, retryMs, timer, probing: false });
+  }
+
+  async #reprobe(ip: string): Promise<void> {
+    const g = this.#gates.get(ip);
+    if (this.#closed || g === undefined || g.kind !== 'blocked') return;
+    g.probing = true;
+    const out = await this.#o.port.probe(ip);
+    if (this.#closed || this.#gates.get(ip) !== g) return;
+    const foreign = this.#foreignMac(out);
+    if (foreign === undefined) {
+      this.#gates.set(ip, { kind: 'clear' });
+      this.#o.report({ kind: 'freed', ip, owners: this.#want.get(ip)?.owners ?? [] });
+      this.#o.onChange();
+      return;
+    }
+    const next = Math.min(g.retryMs * 2, this.#o.maxBlockedProbeMs ?? 60_000);
+    this.#block(ip, foreign, next);
+  }
+
+  /** The first answering MAC that is neither ours nor a peer speaker's. */
+  #foreignMac(out: ProbeOutcome): string | undefined {
+    const own = this.#o.selfMacs();
+    return out.macs.map((m) => m.toLowerCase()).find((m) => !own.has(m) && this.#o.peerOfMac(m) === undefined);
+  }
+
+  #dropGate(ip: string): void {
+    const g = this.#gates.get(ip);
+    if (g !== undefined && g.kind === 'blocked') this.#o.clock.clearTimeout(g.timer);
+    this.#gates.delete(ip);
+  }
+
+  #startYieldProbe(ip: string): void {
+    if (this.#yieldProbes.has(ip)) return;
+    const every = this.#o.yieldProbeMs ?? 1000;
+    const tick = async (): Promise<void> => {
+      const peer = this.#yields.peerOf(ip);
+      if (this.#closed || peer === undefined) {
+        this.#yieldProbes.delete(ip);
+        return;
+      }
+      const out = await this.#o.port.probe(ip);
+      if (out.macs.some((m) => this.#o.peerOfMac(m.toLowerCase()) === peer)) this.#yields.renew(ip, peer);
+      if (this.#closed || !this.#yieldProbes.has(ip)) return;
+      this.#yieldProbes.set(ip, this.#o.clock.setTimeout(() => void tick(), every));
+    };
+    this.#yieldProbes.set(ip, this.#o.clock.setTimeout(() => void tick(), every));
+  }
+
+  #stopYieldProbe(ip: string): void {
+    const t = this.#yieldProbes.get(ip);
+    if (t !== undefined) this.#o.clock.clearTimeout(t);
+    this.#yieldProbes.delete(ip);
+  }
+
+  /** One timer at the earliest lease expiry: then the election decides again. */
+  #armYieldTimer(): void {
+    if (this.#yieldTimer !== undefined) this.#o.clock.clearTimeout(this.#yieldTimer);
+    this.#yieldTimer = undefined;
+    const next = this.#yields.nextExpiry();
+    if (next === undefined || this.#closed) return;
+    this.#yieldTimer = this.#o.clock.setTimeout(() => {
+      this.#yieldTimer = undefined;
+      const gone = this.#yields.takeExpired();
+      for (const ip of gone) {
+        this.#stopYieldProbe(ip);
+        this.#o.report({ kind: 'reclaimed', ip });
+      }
+      // Renewed leases need a later timer; expired ones need the election to run again.
+      this.#armYieldTimer();
+      if (gone.length > 0) this.#o.onChange();
+    }, Math.max(0, next - this.#o.clock.now()));
+  }
+}
