@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   let leftover: string | undefined;
   const t0 = Date.now();
   try {
-    sys = await startSystem(3, [], cm.data.config);
+    sys = await startSystem(3, { pools: cm.data.config });
     const lab = sys.lab;
     note(`lab ${lab.id}: ${lab.nodes.map((n) => `${n.name} ${n.ipv4}`).join(', ')}; client ${lab.client.ipv4}`);
     say('controller and speakers running as the deploy/ironlb.yaml ServiceAccounts; pools from deploy/examples/config.yaml');

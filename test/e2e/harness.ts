@@ -29,22 +29,40 @@ export interface System {
   core: CoreV1Api;
   discovery: DiscoveryV1Api;
   speakers: Map<string, ChildProcess>;
-  controller: ChildProcess;
-  /** Starts (or restarts) the speaker of a node. */
-  startSpeaker(node: LabNode): ChildProcess;
+  /** The controller process (the latest one started). */
+  readonly controller: ChildProcess;
+  /** Starts (or restarts) the speaker of a node, with extra flags. */
+  startSpeaker(node: LabNode, args?: readonly string[]): ChildProcess;
+  /** Starts (or restarts) the controller. */
+  startController(): ChildProcess;
   /** Everything the controller and the speakers logged so far, by process ("controller", node name). */
   logs(): Map<string, string>;
   stop(): Promise<void>;
 }
 
+/** Options of startSystem. */
+export interface SystemOptions {
+  /** Extra flags for every speaker. */
+  speakerArgs?: readonly string[];
+  /** The address-pool ConfigMap's `config` text (default E2E_POOLS). */
+  pools?: string;
+  /**
+   * Start the speakers before the controller (a fresh install where they race: no memberlist
+   * Secret exists yet), and do not wait for them to form a cluster.
+   */
+  speakersFirst?: boolean;
+  log?: (msg: string) => void;
+}
+
 /** Brings up a lab with `nodes` nodes, the pool ConfigMap, the controller and all speakers. */
-export async function startSystem(nodes = 3, extraSpeakerArgs: string[] = [], pools = E2E_POOLS, log?: (msg: string) => void): Promise<System> {
-  const lab = await startLab({ nodes, ...(log ? { log } : {}) });
+export async function startSystem(nodes = 3, opts: SystemOptions = {}): Promise<System> {
+  const lab = await startLab({ nodes, ...(opts.log ? { log: opts.log } : {}) });
   const kc = withKeepAlive(lab.kubeConfig());
   const core = kc.makeApiClient(CoreV1Api);
   const discovery = kc.makeApiClient(DiscoveryV1Api);
   const logDir = lab.controlPlane.dir;
   const speakers = new Map<string, ChildProcess>();
+  let controller: ChildProcess | undefined;
   try {
     // RBAC is proven, not assumed: both processes run as the ServiceAccounts deploy/ironlb.yaml
     // defines, with tokens minted through TokenRequest.
@@ -54,19 +72,23 @@ export async function startSystem(nodes = 3, extraSpeakerArgs: string[] = [], po
     const speakerKubeconfig = join(logDir, 'speaker.kubeconfig');
     writeFileSync(controllerKubeconfig, await serviceAccountKubeconfig(kc, 'ironlb-system', 'controller', server, lab.controlPlane.caPem), { mode: 0o600 });
     writeFileSync(speakerKubeconfig, await serviceAccountKubeconfig(kc, 'ironlb-system', 'speaker', server, lab.controlPlane.caPem), { mode: 0o600 });
-    await core.createNamespacedConfigMap({ namespace: 'ironlb-system', body: { metadata: { name: 'config' }, data: { config: pools } } });
-    const controller = spawn(process.execPath, [join(root, 'packages/controller/dist/main.js'), '--kubeconfig', controllerKubeconfig, '--metrics-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    controller.stdout?.pipe(createWriteStream(join(logDir, 'controller.log')));
-    controller.stderr?.pipe(createWriteStream(join(logDir, 'controller.log'), { flags: 'a' }));
-    // The controller creates the memberlist Secret the speakers read.
-    await until('memberlist Secret', async () => (await core.readNamespacedSecret({ name: 'memberlist', namespace: 'ironlb-system' })) !== undefined, 15_000);
-    const startSpeaker = (node: LabNode): ChildProcess => {
+    await core.createNamespacedConfigMap({ namespace: 'ironlb-system', body: { metadata: { name: 'config' }, data: { config: opts.pools ?? E2E_POOLS } } });
+    const startController = (): ChildProcess => {
+      const c = spawn(process.execPath, [join(root, 'packages/controller/dist/main.js'), '--kubeconfig', controllerKubeconfig, '--metrics-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = createWriteStream(join(logDir, 'controller.log'), { flags: 'a' });
+      c.stdout?.pipe(out);
+      c.stderr?.pipe(out);
+      controller = c;
+      return c;
+    };
+    const startSpeaker = (node: LabNode, args: readonly string[] = []): ChildProcess => {
       const p = lab.spawnIn(node.netns, process.execPath, [
         join(root, 'packages/speaker/dist/main.js'),
         '--node-name', node.name,
         '--kubeconfig', speakerKubeconfig,
         '--log-level', 'debug',
-        ...extraSpeakerArgs,
+        ...(opts.speakerArgs ?? []),
+        ...args,
       ]);
       const out = createWriteStream(join(logDir, `speaker-${node.name}.log`), { flags: 'a' });
       p.stdout?.pipe(out);
@@ -74,17 +96,29 @@ export async function startSystem(nodes = 3, extraSpeakerArgs: string[] = [], po
       speakers.set(node.name, p);
       return p;
     };
-    for (const n of lab.nodes) startSpeaker(n);
-    // Ready means every speaker serves /readyz and sees every node alive in memberlist; before
-    // that, a speaker alone would elect itself and a test would measure a startup takeover.
-    await Promise.all(lab.nodes.map(async (n) => waitSpeakerMembers(lab, n, lab.nodes.length)));
+    if (opts.speakersFirst === true) {
+      for (const n of lab.nodes) startSpeaker(n);
+      startController();
+    } else {
+      startController();
+      // The controller creates the memberlist Secret the speakers read.
+      await until('memberlist Secret', async () => (await core.readNamespacedSecret({ name: 'memberlist', namespace: 'ironlb-system' })) !== undefined, 15_000);
+      for (const n of lab.nodes) startSpeaker(n);
+      // Ready means every speaker serves /readyz and sees every node alive in memberlist; before
+      // that, a speaker alone would elect itself and a test would measure a startup takeover.
+      await Promise.all(lab.nodes.map(async (n) => waitSpeakerMembers(lab, n, lab.nodes.length)));
+    }
     const system: System = {
       lab,
       core,
       discovery,
       speakers,
-      controller,
+      get controller(): ChildProcess {
+        if (controller === undefined) throw new Error('controller not started');
+        return controller;
+      },
       startSpeaker,
+      startController,
       logs(): Map<string, string> {
         const m = new Map<string, string>();
         m.set('controller', readFileSync(join(logDir, 'controller.log'), 'utf8'));
@@ -92,13 +126,14 @@ export async function startSystem(nodes = 3, extraSpeakerArgs: string[] = [], po
         return m;
       },
       async stop(): Promise<void> {
-        controller.kill('SIGKILL');
+        controller?.kill('SIGKILL');
         for (const s of speakers.values()) s.kill('SIGKILL');
         await lab.stop();
       },
     };
     return system;
   } catch (err) {
+    controller?.kill('SIGKILL');
     for (const s of speakers.values()) s.kill('SIGKILL');
     await lab.stop();
     throw err;
@@ -195,4 +230,99 @@ export function httpFromClient(lab: Lab, ip: string, timeoutS = 1): string | und
 /** The node whose MAC this is. */
 export function nodeByMac(lab: Lab, mac: string | undefined): LabNode | undefined {
   return lab.nodes.find((n) => n.mac === mac);
+}
+
+/** What the HTTP prober saw (see tools/httpprobe.mjs). */
+export interface HttpProbeResult {
+  sent: number;
+  ok: number;
+  failed: number;
+  byBody: Record<string, number>;
+  /** Failure windows: [firstMs, lastMs, count], times since the prober started. */
+  failures: [number, number, number][];
+  /** When the answering node changed: [ms, body]. */
+  changes: [number, string][];
+}
+
+/** What the ARP prober saw (see tools/arpprobe.mjs). */
+export interface ArpProbeResult {
+  requests: number;
+  unanswered: number;
+  /** Requests answered by two or more MACs. */
+  dual: number;
+  byMac: Record<string, number>;
+  duals: number[];
+  silent: number[];
+}
+
+/** A prober running in the client namespace; stop() ends it and returns its summary. */
+export interface Probe<T> {
+  /** Milliseconds since the prober started (on this process's clock, approximately). */
+  elapsed(): number;
+  stop(): Promise<T>;
+}
+
+async function startProbe<T>(lab: Lab, script: string, args: string[], env?: NodeJS.ProcessEnv): Promise<Probe<T>> {
+  const p = lab.spawnIn(lab.client.netns, process.execPath, [join(root, 'test/e2e/tools', script), ...args], env ? { ...process.env, ...env } : undefined);
+  let out = '';
+  let err = '';
+  p.stdout?.setEncoding('utf8').on('data', (c: string) => (out += c));
+  p.stderr?.setEncoding('utf8').on('data', (c: string) => (err += c));
+  const exited = new Promise<number | null>((resolve) => p.once('exit', (code) => resolve(code)));
+  await until(`${script} ready`, () => out.startsWith('ready\n') || (p.exitCode !== null ? Promise.reject(new Error(`${script} exited: ${err}`)) : undefined), 15_000, 20);
+  const t0 = performance.now();
+  return {
+    elapsed: () => performance.now() - t0,
+    async stop(): Promise<T> {
+      p.kill('SIGTERM');
+      const timer = setTimeout(() => p.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line === undefined) throw new Error(`${script} printed no summary: ${err}`);
+      return JSON.parse(line) as T;
+    },
+  };
+}
+
+/** Starts an HTTP GET to `ip` every `intervalMs` from the client namespace. */
+export async function startHttpProbe(lab: Lab, ip: string, intervalMs = 10, timeoutMs = 1000, maxMs = 900_000): Promise<Probe<HttpProbeResult>> {
+  const host = ip.includes(':') ? `[${ip}]` : ip;
+  return startProbe<HttpProbeResult>(lab, 'httpprobe.mjs', [`http://${host}/`, String(intervalMs), String(timeoutMs), String(maxMs)]);
+}
+
+/** Starts an ARP request for `ip` every `intervalMs` from the client namespace, recording who answers. */
+export async function startArpProbe(lab: Lab, ip: string, intervalMs = 100, maxMs = 900_000): Promise<Probe<ArpProbeResult>> {
+  return startProbe<ArpProbeResult>(lab, 'arpprobe.mjs', ['eth0', ip, String(intervalMs), String(maxMs)], { PROBE_SENDER_IP: lab.client.ipv4 });
+}
+
+/** The speaker's /metrics text in a node namespace ('' when unreachable). */
+export function speakerMetrics(lab: Lab, node: LabNode): string {
+  try {
+    return lab.exec(node.netns, 'curl', ['-s', '--max-time', '1', 'http://127.0.0.1:7472/metrics'], 3000);
+  } catch {
+    return '';
+  }
+}
+
+/** One sample of a metric (first match of `name{labels}` or `name`), or undefined. */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)/.exec(line);
+    if (m === null || m[1] !== name) continue;
+    const lbl = m[2] ?? '';
+    if (!Object.entries(labels).every(([k, v]) => lbl.includes(`${k}="${v}"`))) continue;
+    return Number(m[3]);
+  }
+  return undefined;
+}
+
+/** HTTP status of the speaker's /readyz or /healthz in a node namespace (0 when unreachable). */
+export function speakerProbe(lab: Lab, node: LabNode, path: '/readyz' | '/healthz'): number {
+  try {
+    return Number(lab.exec(node.netns, 'curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `http://127.0.0.1:7472${path}`], 3000).trim());
+  } catch {
+    return 0;
+  }
 }

@@ -75,6 +75,11 @@ export interface Lab {
   spawnIn(netns: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess;
   /** Cuts (down) or restores (up) a node's link to the segment. */
   setLink(node: LabNode, up: boolean): void;
+  /**
+   * Adds a host that is not a node (an intruder, a misconfigured server) on the segment, with the
+   * block's last address; created once, removed with the lab. Kernel defaults, like the client.
+   */
+  foreignHost(): LabClient;
   stop(): Promise<void>;
 }
 
@@ -319,6 +324,7 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       for (const n of nodes) await registerNode(kc, n);
     }
     log(`lab ${id}: ${nodes.length} nodes up, client ${client.ipv4}`);
+    let foreign: LabClient | undefined;
     return {
       id,
       addressing,
@@ -334,6 +340,17 @@ export async function startLab(opts: LabOptions): Promise<Lab> {
       spawnIn,
       setLink(node: LabNode, up: boolean): void {
         ip(['link', 'set', node.hostLink, up ? 'up' : 'down']);
+      },
+      foreignHost(): LabClient {
+        if (foreign !== undefined) return foreign;
+        const last = 16 * addressing.block + 15;
+        if (addressing.nodes.some((n) => n.ipv4 === `198.51.100.${last}`)) throw new Error('lab: no address left for a foreign host (13 nodes)');
+        const netns = `${LAB_PREFIX}-${id}-f`;
+        const v4 = `198.51.100.${last}`;
+        const v6 = `2001:db8::${last.toString(16)}`;
+        addMember(netns, `${LAB_PREFIX}${id}f`, bridge, v4, v6);
+        foreign = { netns, ipv4: v4, ipv6: v6, mac: readMac(netns, 'eth0') };
+        return foreign;
       },
       stop: teardown,
     };
