@@ -32,9 +32,11 @@ function findTests(dir: string): string[] {
   return out.sort();
 }
 
-function run(cmd: string, args: string[]): void {
+function run(cmd: string, args: string[], timeoutMs?: number): void {
   console.log(`\n$ ${cmd} ${args.join(' ')}`);
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  // A hard deadline: a hung test run fails CI instead of burning its whole budget.
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...(timeoutMs !== undefined ? { timeout: timeoutMs, killSignal: 'SIGKILL' } : {}) });
+  if (r.error !== undefined) console.error(`\n${cmd}: ${r.error.message}`);
   if (r.status !== 0) {
     console.error(`\n${cmd} ${args.join(' ')} failed (exit ${r.status ?? r.signal})`);
     process.exit(r.status ?? 1);
@@ -65,7 +67,15 @@ function main(): void {
   }
   const files = phases.flatMap((p) => PHASE_DIRS[p].flatMap(findTests));
   console.log(`\nrunning ${files.length} test files (${phases.join(', ')})`);
-  run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files]);
+  // Every test gets a default timeout (suites set tighter ones), the runner exits when the last
+  // test ends even if a handle leaked, and the whole run has a deadline.
+  const perTestMs = Number(process.env['IRONLB_TEST_TIMEOUT_MS'] ?? 900_000);
+  const totalMs = Number(process.env['IRONLB_TEST_DEADLINE_MS'] ?? 75 * 60_000);
+  run(
+    process.execPath,
+    ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', `--test-timeout=${perTestMs}`, '--test-force-exit', ...files],
+    totalMs,
+  );
 }
 
 main();
