@@ -9,8 +9,13 @@
  *   alloc_release_per_s    steady state with 100k allocated: release one service and allocate
  *                          it again (counted per allocation; each also pays one release)
  *   heap_mb_100k_v6        heap growth after 100k allocations, after GC when --expose-gc is on
+ *   config_parse_max_ms    parseConfig of the largest config the limits accept (500 pools, 2,000
+ *                          ranges, padded with comments to ~128 Ki characters), median of 5 warm runs:
+ *                          how long one ConfigMap edit can block the controller's event loop
+ *   config_reject_overlaps_ms  parseConfig of the 15 KB hostile config (one /8 listed 1,000 times),
+ *                          median of 5: was 6.4 s with a per-pair overlap check
  */
-import { Allocator, isConfigError, parseConfig, type ServiceRecord } from '@ironlb/core';
+import { Allocator, CONFIG_LIMITS, isConfigError, parseConfig, type ServiceRecord } from '@ironlb/core';
 import { quantile, type BenchContext } from './figure.js';
 
 const N = 100_000;
@@ -86,4 +91,27 @@ export default async function (ctx: BenchContext): Promise<void> {
   ctx.emit({ metric: 'allocations_per_s', value: Math.round(quantile(rates, 0.5)), unit: 'allocations/s' });
   ctx.emit({ metric: 'alloc_release_per_s', value: Math.round(cycleRate), unit: 'allocations/s' });
   ctx.emit({ metric: 'heap_mb_100k_v6', value: Math.round(heapMB * 10) / 10, unit: 'MB' });
+
+  const median = (fn: () => void): number => {
+    fn(); // warm-up
+    const runs: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = performance.now();
+      fn();
+      runs.push(performance.now() - t);
+    }
+    return Math.round(quantile(runs, 0.5) * 10) / 10;
+  };
+  const pools = Array.from({ length: CONFIG_LIMITS.maxPools }, (_, i) => {
+    const a = `10.${i >> 8}.${i & 255}`;
+    return `- name: pool-${i}\n  protocol: layer2\n  auto-assign: true\n  addresses:\n  - ${a}.0/26\n  - ${a}.64-${a}.100\n  - ${a}.128/25\n  - "2001:db8:${i.toString(16)}::/64"\n`;
+  }).join('');
+  let biggest = `address-pools:\n${pools}`;
+  while (biggest.length + 80 < CONFIG_LIMITS.maxChars) biggest += `# ${'padding comment '.repeat(4)}\n`;
+  const check = parseConfig(biggest);
+  if (isConfigError(check)) throw new Error(`the largest config was refused: ${check.message.slice(0, 300)}`);
+  const hostile = 'address-pools:\n- name: p\n  protocol: layer2\n  addresses:\n' + '  - 10.0.0.0/8\n'.repeat(1000);
+  ctx.log(`config_parse_max_ms: ${check.pools.length} pools, ${biggest.length} characters`);
+  ctx.emit({ metric: 'config_parse_max_ms', value: median(() => parseConfig(biggest)), unit: 'ms' });
+  ctx.emit({ metric: 'config_reject_overlaps_ms', value: median(() => parseConfig(hostile)), unit: 'ms' });
 }

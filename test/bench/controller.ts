@@ -13,8 +13,8 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, type V1Service, Watch } from '@kubernetes/client-node';
-import { withKeepAlive } from '@ironlb/k8s';
+import { type V1Service, Watch } from '@kubernetes/client-node';
+import { apiClients } from '@ironlb/k8s';
 import { startControlPlane } from '../controlplane/controlplane.js';
 import { type BenchContext, quantile } from './figure.js';
 
@@ -42,9 +42,9 @@ export default async function bench(ctx: BenchContext): Promise<void> {
   const bulkN = arg(ctx.args, '--bulk', 10_000);
   const inflight = arg(ctx.args, '--inflight', 1);
   const cp = await startControlPlane({ log: ctx.log });
-  // The client side must not pay a TLS handshake per create either (see withKeepAlive).
-  const kc = withKeepAlive(cp.kubeConfig());
-  const core = kc.makeApiClient(CoreV1Api);
+  // The client side must not pay a TLS handshake per create either (see apiClients).
+  const kc = cp.kubeConfig();
+  const { core } = apiClients(kc);
   const kubeconfig = join(cp.dir, 'bench.kubeconfig');
   writeFileSync(kubeconfig, cp.kubeconfigYaml());
   const controller = spawn(process.execPath, ['packages/controller/dist/main.js', '--kubeconfig', kubeconfig, '--metrics-port', '0', '--log-level', 'warn'], {

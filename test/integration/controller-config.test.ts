@@ -11,7 +11,7 @@ import { Api, sleep } from './helpers.js';
 
 const NS = 'ironlb-system';
 
-describe('controller config lifecycle', () => {
+describe('controller config lifecycle', { timeout: 180_000 }, () => {
   let cp: ControlPlane;
   let api: Api;
   let controller: Controller;

@@ -24,7 +24,7 @@ address-pools:
   addresses: [198.51.100.240/30]
 `;
 
-describe('controller on a real API server', () => {
+describe('controller on a real API server', { timeout: 300_000 }, () => {
   let cp: ControlPlane;
   let api: Api;
   let controller: Controller;

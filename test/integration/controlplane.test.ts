@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { type ControlPlane, startControlPlane } from '../controlplane/controlplane.js';
 
-describe('test control plane', () => {
+describe('test control plane', { timeout: 240_000 }, () => {
   let cp: ControlPlane;
   let core: CoreV1Api;
   before(async () => {

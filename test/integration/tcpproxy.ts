@@ -4,6 +4,8 @@ import { type Server, type Socket, createConnection, createServer } from 'node:n
 /** The proxy handle. */
 export interface TcpProxy {
   port: number;
+  /** TCP connections accepted so far (each is one TLS handshake to the API server). */
+  connections(): number;
   cut(): void;
   restore(): void;
   close(): Promise<void>;
@@ -12,8 +14,10 @@ export interface TcpProxy {
 /** Forwards 127.0.0.1:<port> to 127.0.0.1:<targetPort>. */
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let open = true;
+  let accepted = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
+    accepted++;
     if (!open) {
       client.destroy();
       return;
@@ -34,6 +38,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const addr = server.address();
   return {
     port: typeof addr === 'object' && addr !== null ? addr.port : 0,
+    connections: () => accepted,
     cut(): void {
       open = false;
       for (const s of sockets) s.destroy();

@@ -1,14 +1,32 @@
 #!/usr/bin/env node
 /**
  * ironlb controller: `npm run controller -- --kubeconfig PATH` (or in-cluster with no flag).
- * Flags (env in brackets): --kubeconfig [KUBECONFIG], --namespace [IRONLB_NAMESPACE] (default
- * ironlb-system), --config-name [IRONLB_CONFIG_NAME] (default config), --lb-class
- * [IRONLB_LB_CLASS], --log-level [LOG_LEVEL] (default info), --metrics-host [IRONLB_METRICS_HOST]
- * (default 0.0.0.0), --metrics-port [IRONLB_METRICS_PORT] (default 7472; 0 picks a free port).
+ * Flags (env in brackets):
+ *   --kubeconfig [KUBECONFIG]                 default in-cluster
+ *   --namespace [IRONLB_NAMESPACE]            default ironlb-system
+ *   --config-name [IRONLB_CONFIG_NAME]        default config
+ *   --lb-class [IRONLB_LB_CLASS]              only Services of this loadBalancerClass
+ *   --log-level [LOG_LEVEL]                   default info
+ *   --health-host / --health-port [IRONLB_HEALTH_HOST / _PORT]    /healthz and /readyz; default
+ *                                             0.0.0.0 on the metrics port (the kubelet probes the Pod IP)
+ *   --metrics-host / --metrics-port [IRONLB_METRICS_HOST / _PORT] /metrics; default 127.0.0.1:7472
+ *                                             (loopback only; set the host to 0.0.0.0 or the Pod IP
+ *                                             to let Prometheus scrape it). Port 0 picks a free port.
+ * The controller never exits because the Kubernetes API is unreachable: it waits (not ready) at
+ * start, and later keeps its state and retries while /readyz says "degraded".
  */
 import { parseArgs } from 'node:util';
 import { createLogger, loadKubeConfig, startOpsServer } from '@ironlb/k8s';
 import { Controller } from './controller.js';
+
+function port(text: string, flag: string): number {
+  const n = Number(text);
+  if (!/^\d{1,5}$/.test(text.trim()) || n > 65535) {
+    console.error(`ironlb controller: ${flag} must be a port number (0-65535), not ${JSON.stringify(text)}`);
+    process.exit(2);
+  }
+  return n;
+}
 
 function main(): void {
   const { values } = parseArgs({
@@ -18,6 +36,8 @@ function main(): void {
       'config-name': { type: 'string' },
       'lb-class': { type: 'string' },
       'log-level': { type: 'string' },
+      'health-host': { type: 'string' },
+      'health-port': { type: 'string' },
       'metrics-host': { type: 'string' },
       'metrics-port': { type: 'string' },
     },
@@ -27,40 +47,50 @@ function main(): void {
   const log = createLogger('ironlb-controller', values['log-level'] ?? env['LOG_LEVEL'] ?? 'info');
   const namespace = values.namespace ?? env['IRONLB_NAMESPACE'] ?? 'ironlb-system';
   const lbClass = values['lb-class'] ?? env['IRONLB_LB_CLASS'];
-  const metricsPort = Number(values['metrics-port'] ?? env['IRONLB_METRICS_PORT'] ?? 7472);
-  const metricsHost = values['metrics-host'] ?? env['IRONLB_METRICS_HOST'] ?? '0.0.0.0';
-  const kc = loadKubeConfig(values.kubeconfig);
-  const controller = new Controller({
-    kc,
-    log,
-    namespace,
-    configMapName: values['config-name'] ?? env['IRONLB_CONFIG_NAME'] ?? 'config',
-    lbClass: lbClass === '' ? undefined : lbClass,
-    onFatal: (err) => {
-      log.fatal({ err }, 'lost the Kubernetes API; exiting');
-      process.exit(1);
-    },
-  });
-  const shutdown = (): void => {
-    log.info({ op: 'shutdown' }, 'stopping');
+  const metricsPort = port(values['metrics-port'] ?? env['IRONLB_METRICS_PORT'] ?? '7472', '--metrics-port');
+  const metricsHost = values['metrics-host'] ?? env['IRONLB_METRICS_HOST'] ?? '127.0.0.1';
+  const healthPort = port(values['health-port'] ?? env['IRONLB_HEALTH_PORT'] ?? String(metricsPort), '--health-port');
+  const healthHost = values['health-host'] ?? env['IRONLB_HEALTH_HOST'] ?? '0.0.0.0';
+  let kc;
+  try {
+    kc = loadKubeConfig(values.kubeconfig);
+  } catch (err) {
+    // A broken install (no kubeconfig, no service account): the one thing that cannot recover.
+    log.fatal({ err }, 'cannot load the Kubernetes client configuration');
+    process.exit(1);
+  }
+  const controller = new Controller({ kc, log, namespace, configMapName: values['config-name'] ?? env['IRONLB_CONFIG_NAME'] ?? 'config', lbClass: lbClass === '' ? undefined : lbClass });
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    stopping = true;
+    log.info({ op: 'shutdown', signal }, 'stopping');
     controller.stop();
     process.exit(0);
   };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
-  startOpsServer(metricsHost, metricsPort, {
-    metrics: async () => controller.metrics.registry.metrics(),
-    metricsContentType: controller.metrics.registry.contentType,
-    healthy: () => controller.healthy(),
-    ready: () => controller.ready(),
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  startOpsServer({
+    healthHost,
+    healthPort,
+    metricsHost,
+    metricsPort,
+    handlers: {
+      metrics: async () => controller.metrics.registry.metrics(),
+      metricsContentType: controller.metrics.registry.contentType,
+      healthy: () => controller.healthy(),
+      ready: () => controller.readiness(),
+    },
   })
-    .then(async (srv) => {
-      const addr = srv.address();
-      log.info({ op: 'start', namespace, lbClass, metrics: typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : metricsPort }, 'ironlb controller starting');
+    .then(async (ops) => {
+      log.info(
+        { op: 'start', namespace, lbClass, health: `${ops.health.address}:${ops.health.port}`, metrics: `${ops.metrics.address}:${ops.metrics.port}` },
+        'ironlb controller starting',
+      );
       await controller.start();
       log.info({ op: 'start' }, 'controller synced');
     })
     .catch((err: unknown) => {
+      if (stopping) return;
       log.fatal({ err }, 'controller failed to start');
       process.exit(1);
     });

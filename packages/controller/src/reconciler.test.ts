@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import type { V1Service } from '@kubernetes/client-node';
 import { Allocator, isConfigError, parseConfig } from '@ironlb/core';
 import { pino } from 'pino';
-import { type ControllerPort, ServiceReconciler } from './reconciler.js';
+import { type ControllerPort, REPORT_AGAIN_MS, ServiceReconciler } from './reconciler.js';
 
 class RecordingPort implements ControllerPort {
   writes: string[] = [];
@@ -51,7 +51,7 @@ function service(port: RecordingPort, name: string, extra: Partial<V1Service['sp
   return s;
 }
 
-describe('ServiceReconciler scenarios', () => {
+describe('ServiceReconciler scenarios', { timeout: 30_000 }, () => {
   it('allocates, writes once, and stays quiet when nothing changed', async () => {
     const port = new RecordingPort();
     const r = new ServiceReconciler({ allocator: new Allocator(config(POOL)), port, log: pino({ level: 'silent' }) });
@@ -114,5 +114,70 @@ describe('ServiceReconciler scenarios', () => {
     const { writes, events } = port.take();
     assert.deepEqual(writes, ['status a 198.51.100.210 pool=p']);
     assert.match(events[0] ?? '', /^a Warning ClearAssignment: current IP 198\.51\.100\.200 cannot be kept/);
+  });
+});
+
+describe('ServiceReconciler: hostile and careless input', { timeout: 30_000 }, () => {
+  it('never gives a terminating Service an IP, and lets it keep the one it has', async () => {
+    const port = new RecordingPort();
+    const alloc = new Allocator(config(POOL));
+    const r = new ServiceReconciler({ allocator: alloc, port, log: pino({ level: 'silent' }) });
+    const dying = service(port, 'dying');
+    dying.metadata!.deletionTimestamp = new Date();
+    dying.metadata!.finalizers = ['example.com/hold'];
+    assert.equal(await r.reconcile('ns/dying', dying), 'success');
+    assert.equal(alloc.allocationOf('ns/dying'), undefined);
+    assert.equal(r.claim(dying), false, 'a freed IP is never offered to it');
+    assert.deepEqual(port.take(), { writes: [], events: [] });
+    const held = service(port, 'held', {}, ['198.51.100.201']);
+    held.metadata!.deletionTimestamp = new Date();
+    r.readmit([held]);
+    assert.equal(await r.reconcile('ns/held', held), 'success');
+    assert.deepEqual(alloc.allocationOf('ns/held')?.addresses, ['198.51.100.201'], 'kept until it is gone');
+    assert.equal(await r.reconcile('ns/held', undefined), 'reprocessAll', 'deleted: its IP is free for the others');
+  });
+
+  it('reports the same failure once, again only when it changes or after a while', async () => {
+    const port = new RecordingPort();
+    let now = 1_000_000;
+    const alloc = new Allocator(config(POOL));
+    const r = new ServiceReconciler({ allocator: alloc, port, log: pino({ level: 'silent' }), now: () => now });
+    for (const n of ['a', 'b']) await r.reconcile(`ns/${n}`, service(port, n));
+    port.take();
+    const c = service(port, 'c');
+    for (let i = 0; i < 50; i++) assert.equal(await r.reconcile('ns/c', c), 'noRetry');
+    assert.deepEqual(port.take().events, ['c Warning AllocationFailed: Failed to allocate IP for "ns/c": no available IPs']);
+    now += REPORT_AGAIN_MS;
+    await r.reconcile('ns/c', c);
+    assert.equal(port.take().events.length, 1, 'reported again after a while (the old Event may have expired)');
+    c.metadata!.annotations = { 'ironlb.io/address-pool': 'nosuch' };
+    await r.reconcile('ns/c', c);
+    assert.match(port.take().events[0] ?? '', /unknown pool "nosuch"/, 'a different failure is reported at once');
+  });
+
+  it('claims a free IP silently; the reconcile then writes it', async () => {
+    const port = new RecordingPort();
+    const alloc = new Allocator(config(POOL));
+    const r = new ServiceReconciler({ allocator: alloc, port, log: pino({ level: 'silent' }) });
+    const a = service(port, 'a');
+    assert.equal(r.claim(a), true);
+    assert.deepEqual(port.take(), { writes: [], events: [] });
+    assert.equal(await r.reconcile('ns/a', a), 'success');
+    assert.deepEqual(port.take().writes, ['status a 198.51.100.200 pool=p']);
+  });
+
+  it('refuses pool annotations that disagree across prefixes, keeping an assigned IP', async () => {
+    const port = new RecordingPort();
+    const alloc = new Allocator(config(POOL));
+    const r = new ServiceReconciler({ allocator: alloc, port, log: pino({ level: 'silent' }) });
+    const a = service(port, 'a');
+    await r.reconcile('ns/a', a);
+    port.take();
+    a.metadata!.annotations = { 'ironlb.io/address-pool': 'p', 'metallb.universe.tf/address-pool': 'other' };
+    assert.equal(await r.reconcile('ns/a', a), 'noRetry');
+    const { writes, events } = port.take();
+    assert.deepEqual(writes, []);
+    assert.deepEqual(events, ['a Warning LoadBalancerFailed: annotations ironlb.io/address-pool="p" and metallb.universe.tf/address-pool="other" disagree; keep only one of them']);
+    assert.deepEqual(alloc.allocationOf('ns/a')?.addresses, ['198.51.100.200']);
   });
 });

@@ -3,13 +3,17 @@
  * effect behind a small port (status, annotation, Event) so unit tests use a recording fake and
  * integration tests the real API server. Allocator calls are synchronous and happen before any
  * await, so the allocator is consistent whatever reconciles are in flight.
+ *
+ * A failure is reported (log line + Warning Event) when it is new for the Service, or after
+ * REPORT_AGAIN_MS: re-evaluating 500 pending Services must not write 500 Events each time.
  */
 import type { V1Service } from '@kubernetes/client-node';
 import type { Allocator } from '@ironlb/core';
+import { LogLimiter } from '@ironlb/k8s';
 import type { Logger } from 'pino';
 import { POOL_ANNOTATION, ingressIPs, isHandled, serviceKey, serviceRecord } from './service-record.js';
 
-/** What to do after a reconcile (MetalLB's SyncState). */
+/** What to do after a reconcile (MetalLB's SyncState); reprocessAll: this Service freed IPs. */
 export type Verdict = 'success' | 'retry' | 'noRetry' | 'reprocessAll';
 
 /** Side effects of the controller. */
@@ -20,8 +24,16 @@ export interface ControllerPort {
   event(svc: V1Service, type: 'Normal' | 'Warning', reason: string, message: string): void;
 }
 
+/** The same failure is reported again after this long (an Event lives one hour on the server). */
+export const REPORT_AGAIN_MS = 600_000;
+
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x) => b.includes(x));
+}
+
+/** True while the Service is being deleted (a finalizer holds it). */
+export function isTerminating(svc: V1Service): boolean {
+  return svc.metadata?.deletionTimestamp !== undefined && svc.metadata.deletionTimestamp !== null;
 }
 
 /** Reconciles Services against the allocator. */
@@ -30,12 +42,18 @@ export class ServiceReconciler {
   readonly #port: ControllerPort;
   readonly #log: Logger;
   readonly #lbClass: string | undefined;
+  readonly #now: () => number;
+  /** Last failure reported per Service, so a repeat is quiet. Entries go when the Service does. */
+  readonly #reported = new Map<string, { message: string; at: number }>();
+  readonly #writeLog: LogLimiter;
 
-  constructor(opts: { allocator: Allocator; port: ControllerPort; log: Logger; lbClass?: string | undefined }) {
+  constructor(opts: { allocator: Allocator; port: ControllerPort; log: Logger; lbClass?: string | undefined; now?: () => number }) {
     this.#alloc = opts.allocator;
     this.#port = opts.port;
     this.#log = opts.log;
     this.#lbClass = opts.lbClass;
+    this.#now = opts.now ?? Date.now;
+    this.#writeLog = new LogLimiter(30_000, this.#now);
   }
 
   /**
@@ -56,14 +74,30 @@ export class ServiceReconciler {
     }
   }
 
+  /**
+   * Gives a waiting Service an IP in memory if one is free for it now; no log, Event or write
+   * (the caller queues the Service, whose reconcile writes the status). True if it got one.
+   */
+  claim(svc: V1Service): boolean {
+    if (!isHandled(svc, this.#lbClass) || isTerminating(svc)) return false;
+    const rec = serviceRecord(svc);
+    return rec.ok && this.#alloc.allocate(rec.record).ok;
+  }
+
   /** Reconciles one Service; `svc` undefined means it was deleted. */
   async reconcile(key: string, svc: V1Service | undefined): Promise<Verdict> {
-    if (svc === undefined) return this.#alloc.release(key) ? 'reprocessAll' : 'success';
-    if (!isHandled(svc, this.#lbClass)) return this.#unhandled(key, svc);
+    if (svc === undefined) {
+      this.#reported.delete(key);
+      return this.#alloc.release(key) ? 'reprocessAll' : 'success';
+    }
+    if (!isHandled(svc, this.#lbClass)) {
+      this.#reported.delete(key);
+      return this.#unhandled(key, svc);
+    }
     const rec = serviceRecord(svc);
     if (!rec.ok) {
       // A contradictory request never costs the Service an IP it already has.
-      this.#port.event(svc, 'Warning', 'LoadBalancerFailed', rec.message);
+      this.#report(svc, key, 'LoadBalancerFailed', rec.message);
       return 'noRetry';
     }
     const ingress = ingressIPs(svc);
@@ -71,31 +105,36 @@ export class ServiceReconciler {
     if (current === undefined && ingress.length > 0) {
       const r = this.#alloc.assign(rec.record, ingress);
       if (r.ok) current = r.allocation;
-      else if (r.failure.reason !== 'requestMismatch') {
+      else if (r.failure.reason !== 'requestMismatch' && !isTerminating(svc)) {
         // Not a user's change of request: the IP became invalid (pool shrunk, conflict). Say so.
         this.#port.event(svc, 'Warning', 'ClearAssignment', `current IP ${ingress.join(', ')} cannot be kept (${r.failure.message}); assigning a new one`);
       }
     }
+    if (isTerminating(svc)) {
+      // Being deleted: keep what it holds until it is gone, never hand it a new IP (a freed IP
+      // belongs to the Services still waiting).
+      return 'success';
+    }
     const before = current === undefined ? [] : [...current.addresses];
     const result = this.#alloc.allocate(rec.record);
     if (!result.ok) {
-      this.#log.warn({ op: 'allocate', svc: key, reason: result.failure.reason, err: result.failure.message }, 'allocation failed');
-      this.#port.event(svc, 'Warning', 'AllocationFailed', `Failed to allocate IP for "${key}": ${result.failure.message}`);
+      this.#report(svc, key, 'AllocationFailed', `Failed to allocate IP for "${key}": ${result.failure.message}`, result.failure.reason);
       try {
         if (ingress.length > 0 || svc.metadata?.annotations?.[POOL_ANNOTATION] !== undefined) await this.#port.setStatus(svc, [], null);
       } catch (err) {
-        this.#log.warn({ op: 'clearStatus', svc: key, err }, 'clearing status failed');
+        this.#writeFailed('clearStatus', key, err);
         return 'retry';
       }
       return before.length > 0 ? 'reprocessAll' : 'noRetry';
     }
+    this.#reported.delete(key);
     const alloc = result.allocation;
     const ips = [...alloc.addresses];
     const newIPs = !sameSet(ips, ingress);
     try {
       if (newIPs || svc.metadata?.annotations?.[POOL_ANNOTATION] !== alloc.pool) await this.#port.setStatus(svc, ips, alloc.pool);
     } catch (err) {
-      this.#log.warn({ op: 'updateStatus', svc: key, err }, 'status update failed; will retry');
+      this.#writeFailed('updateStatus', key, err);
       return 'retry';
     }
     if (newIPs) {
@@ -103,6 +142,25 @@ export class ServiceReconciler {
       this.#port.event(svc, 'Normal', 'IPAllocated', `Assigned IP ${JSON.stringify(ips)} from pool "${alloc.pool}"`);
     }
     return before.length > 0 && !sameSet(before, ips) ? 'reprocessAll' : 'success';
+  }
+
+  /** Logs and records a failure once per distinct message (again after REPORT_AGAIN_MS). */
+  #report(svc: V1Service, key: string, reason: string, message: string, why?: string): void {
+    const now = this.#now();
+    const last = this.#reported.get(key);
+    if (last !== undefined && last.message === message && now - last.at < REPORT_AGAIN_MS) {
+      this.#log.debug({ op: 'allocate', svc: key, reason: why ?? reason }, 'still failing (reported before)');
+      return;
+    }
+    this.#reported.set(key, { message, at: now });
+    this.#log.warn({ op: 'allocate', svc: key, reason: why ?? reason, err: message }, reason === 'AllocationFailed' ? 'allocation failed' : 'invalid load-balancer request');
+    this.#port.event(svc, 'Warning', reason, message);
+  }
+
+  #writeFailed(op: string, key: string, err: unknown): void {
+    const suppressed = this.#writeLog.take(op);
+    if (suppressed !== undefined) this.#log.warn({ op, svc: key, err, suppressed }, 'status write failed; will retry');
+    else this.#log.debug({ op, svc: key, err }, 'status write failed; will retry');
   }
 
   async #unhandled(key: string, svc: V1Service): Promise<Verdict> {
@@ -115,7 +173,7 @@ export class ServiceReconciler {
         if (ingressIPs(svc).length > 0 || ours) await this.#port.setStatus(svc, [], null);
         this.#log.info({ op: 'clearAssignment', svc: key }, 'service no longer handled by ironlb; released its IP');
       } catch (err) {
-        this.#log.warn({ op: 'clearAssignment', svc: key, err }, 'clearing status failed; will retry');
+        this.#writeFailed('clearAssignment', key, err);
         return 'retry';
       }
     }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1Service } from '@kubernetes/client-node';
-import { annotation, ingressIPs, isHandled, serviceRecord } from './service-record.js';
+import { annotation, annotationConflict, ingressIPs, isHandled, serviceRecord } from './service-record.js';
 
 function svc(spec: V1Service['spec'], annotations: Record<string, string> = {}, ingress: string[] = []): V1Service {
   return {
@@ -11,7 +11,7 @@ function svc(spec: V1Service['spec'], annotations: Record<string, string> = {}, 
   };
 }
 
-describe('isHandled', () => {
+describe('isHandled', { timeout: 10_000 }, () => {
   const cases: [string, V1Service['spec'], string | undefined, boolean][] = [
     ['LoadBalancer without class, no --lb-class', {}, undefined, true],
     ['ClusterIP', { type: 'ClusterIP' }, undefined, false],
@@ -23,7 +23,7 @@ describe('isHandled', () => {
   for (const [name, spec, cls, want] of cases) it(name, () => assert.equal(isHandled(svc(spec), cls), want));
 });
 
-describe('serviceRecord', () => {
+describe('serviceRecord', { timeout: 10_000 }, () => {
   it('reads annotations under all three prefixes, ours first', () => {
     assert.equal(annotation(svc({}, { 'metallb.universe.tf/address-pool': 'old' }), 'address-pool'), 'old');
     assert.equal(annotation(svc({}, { 'metallb.io/address-pool': 'mid', 'ironlb.io/address-pool': 'ours' }), 'address-pool'), 'ours');
@@ -63,5 +63,22 @@ describe('serviceRecord', () => {
     const s = svc({}, {}, ['198.51.100.200']);
     s.status!.loadBalancer!.ingress!.push({ hostname: 'lb.example' });
     assert.deepEqual(ingressIPs(s), ['198.51.100.200']);
+  });
+});
+
+describe('annotationConflict', { timeout: 10_000 }, () => {
+  it('is quiet for one prefix, or several that agree (whitespace aside)', () => {
+    assert.equal(annotationConflict(svc({}, { 'metallb.io/address-pool': 'a' }), 'address-pool'), undefined);
+    assert.equal(annotationConflict(svc({}, { 'ironlb.io/address-pool': 'a', 'metallb.io/address-pool': ' a ' }), 'address-pool'), undefined);
+  });
+  it('names both annotations and values when they differ', () => {
+    const s = svc({}, { 'metallb.io/allow-shared-ip': 'k1', 'metallb.universe.tf/allow-shared-ip': 'k2' });
+    assert.equal(annotationConflict(s, 'allow-shared-ip'), 'annotations metallb.io/allow-shared-ip="k1" and metallb.universe.tf/allow-shared-ip="k2" disagree; keep only one of them');
+    const r = serviceRecord(s);
+    assert.equal(r.ok, false);
+  });
+  it('bounds what it repeats from a huge value', () => {
+    const m = annotationConflict(svc({}, { 'ironlb.io/loadBalancerIPs': 'x'.repeat(100_000), 'metallb.io/loadBalancerIPs': '198.51.100.1' }), 'loadBalancerIPs');
+    assert.ok((m ?? '').length < 300);
   });
 });

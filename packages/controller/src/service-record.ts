@@ -4,7 +4,7 @@
  */
 import type { V1Service } from '@kubernetes/client-node';
 import { serviceKey } from '@ironlb/k8s';
-import { type Family, type IPFamilyPolicy, type PortProtocol, type ServiceRecord, backendKeyFor, requestedIPsFrom } from '@ironlb/core';
+import { type Family, type IPFamilyPolicy, type PortProtocol, type ServiceRecord, backendKeyFor, quote, requestedIPsFrom } from '@ironlb/core';
 
 /** Annotation prefixes we read, ours first; MetalLB's current and legacy ones for migration. */
 export const ANNOTATION_PREFIXES = ['ironlb.io/', 'metallb.io/', 'metallb.universe.tf/'] as const;
@@ -19,6 +19,24 @@ export function annotation(svc: V1Service, name: string): string | undefined {
     if (v !== undefined) return v;
   }
   return undefined;
+}
+
+/** The annotations ironlb reads (under every prefix). */
+export const READ_ANNOTATIONS = ['address-pool', 'loadBalancerIPs', 'allow-shared-ip'] as const;
+
+/**
+ * Why the prefixes disagree about `name` (two of ironlb.io/, metallb.io/, metallb.universe.tf/
+ * set to different values), or undefined. Taking "ours first" silently would let a stale
+ * migration leftover decide which pool or IP a Service gets.
+ */
+export function annotationConflict(svc: V1Service, name: string): string | undefined {
+  const a = svc.metadata?.annotations ?? {};
+  const set = ANNOTATION_PREFIXES.filter((p) => a[p + name] !== undefined);
+  const first = set[0];
+  if (first === undefined) return undefined;
+  const differing = set.find((p) => a[p + name]?.trim() !== a[first + name]?.trim());
+  if (differing === undefined) return undefined;
+  return `annotations ${first}${name}=${quote(a[first + name] ?? '')} and ${differing}${name}=${quote(a[differing + name] ?? '')} disagree; keep only one of them`;
 }
 
 export { serviceKey, isHandled, ingressIPs } from '@ironlb/k8s';
@@ -36,6 +54,10 @@ function familyOf(f: string): Family | undefined {
  */
 export function serviceRecord(svc: V1Service): RecordResult {
   const key = serviceKey(svc);
+  for (const name of READ_ANNOTATIONS) {
+    const conflict = annotationConflict(svc, name);
+    if (conflict !== undefined) return { ok: false, message: conflict };
+  }
   const families = (svc.spec?.ipFamilies ?? ['IPv4']).map(familyOf).filter((f): f is Family => f !== undefined);
   const familyPolicy = (svc.spec?.ipFamilyPolicy ?? 'SingleStack') as IPFamilyPolicy;
   const ports = (svc.spec?.ports ?? []).map((p) => ({ protocol: (p.protocol ?? 'TCP') as PortProtocol, port: p.port }));

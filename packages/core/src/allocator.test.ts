@@ -126,7 +126,7 @@ const stats = (a: Allocator, pool: string): { inUse: number; services: number } 
 
 // ---- scenarios -------------------------------------------------------------------------------
 
-void describe('allocator scenarios', () => {
+void describe('allocator scenarios', { timeout: 60_000 }, () => {
   void it('first free address, pools in order, auto-assign, avoid-buggy, requests', () => {
     run(pools('a: 10.0.0.0/30', 'b: 10.0.1.0/31 manual', 'c: 10.0.2.254-10.0.3.1 avoid-buggy'), [
       // MetalLB hands out the network address of a CIDR unless avoid-buggy-ips is set.
@@ -363,7 +363,7 @@ void describe('allocator scenarios', () => {
   });
 });
 
-void describe('allocator at scale', () => {
+void describe('allocator at scale', { timeout: 60_000 }, () => {
   void it('a /64 pool counts without enumerating and hands out addresses in order', () => {
     const a = new Allocator(pools('big: 2001:db8::/64'));
     assert.equal(a.poolStats('big')?.total, 1n << 64n);
@@ -439,5 +439,37 @@ void describe('allocator at scale', () => {
       }
       assert.equal(a.poolStats('p')?.inUse, held.size, `step ${step}: in-use count`);
     }
+  });
+});
+
+void describe('allocator range lookup', { timeout: 60_000 }, () => {
+  void it('finds the pool of every boundary address among many pools written in any order', () => {
+    const n = 250;
+    const order = Array.from({ length: n }, (_, i) => (i * 7919) % n);
+    const c = config(
+      'address-pools:\n' + order.map((i) => `- {name: p${i}, protocol: layer2, addresses: [10.1.${i}.0/28, "2001:db8:${i.toString(16)}::/120"]}\n`).join(''),
+    );
+    const a = new Allocator(c);
+    for (let i = 0; i < n; i++) {
+      assert.equal(a.poolOf(`10.1.${i}.0`), `p${i}`);
+      assert.equal(a.poolOf(`10.1.${i}.15`), `p${i}`);
+      assert.equal(a.poolOf(`10.1.${i}.16`), undefined);
+      assert.equal(a.poolOf(`2001:db8:${i.toString(16)}::ff`), `p${i}`);
+    }
+    assert.equal(a.poolOf('10.0.255.255'), undefined);
+    assert.equal(a.poolOf('10.2.0.0'), undefined);
+    const r = a.allocate(svc('x', { requestedPool: 'p123' }));
+    assert.ok(r.ok);
+    assert.deepEqual(r.allocation.addresses, ['10.1.123.0']);
+    assert.deepEqual(a.usersOf('10.1.123.0'), ['ns/x']);
+  });
+
+  void it('still answers for a hand-made config with overlapping ranges (first pool wins, as before)', () => {
+    const a = pools('a: 10.0.0.0/30', 'b: 10.0.1.0/30');
+    const ranges = a.pools.map((p) => p.addresses[0]);
+    const overlapping: Config = { ...a, pools: [a.pools[0]!, { ...a.pools[1]!, addresses: [{ ...ranges[1]!, first: ranges[0]!.first }] }] };
+    const alloc = new Allocator(overlapping);
+    assert.equal(alloc.poolOf('10.0.0.1'), 'a');
+    assert.equal(alloc.poolOf('10.0.0.200'), 'b');
   });
 });

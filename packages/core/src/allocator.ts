@@ -4,7 +4,7 @@
  * with `assign` before it `allocate`s for pending services, so nobody steals an in-use IP.
  */
 import type { Config, Pool } from './config.js';
-import { countBuggy, familyName, formatIP, isBuggyIP, parseIP, rangeSize, type Family, type IP, type IPRange } from './ip.js';
+import { countBuggy, familyName, formatIP, isBuggyIP, parseIP, quote, rangeSize, type Family, type IP, type IPRange } from './ip.js';
 
 /** Kubernetes `spec.ipFamilyPolicy`. */
 export type IPFamilyPolicy = 'SingleStack' | 'PreferDualStack' | 'RequireDualStack';
@@ -274,6 +274,10 @@ export class Allocator {
   private readonly allocations = new Map<string, Holder>();
   /** Holders by non-empty sharing key, to find shareable IPs without scanning every IP. */
   private readonly bySharingKey = new Map<string, Set<Holder>>();
+  /** Ranges of each family sorted by start, for a binary search from IP to range. */
+  private byStart: Record<Family, RangeState[]> = { ipv4: [], ipv6: [] };
+  /** False if some ranges overlap (only a hand-made Config can do that): search linearly then. */
+  private disjoint = true;
 
   /** Starts with `config` (default: no pools). The config object is never mutated. */
   constructor(config?: Config) {
@@ -288,6 +292,7 @@ export class Allocator {
   setConfig(config: Config): string[] {
     this.pools = config.pools.map((p) => new PoolState(p));
     this.autoPools = this.pools.filter((p) => p.pool.autoAssign);
+    this.indexRanges();
     this.poolByName.clear();
     for (const p of this.pools) this.poolByName.set(p.pool.name, p);
     const released: string[] = [];
@@ -442,9 +447,37 @@ export class Allocator {
 
   // ---- internals -------------------------------------------------------------------------
 
+  /**
+   * The range holding an IP: a binary search over the ranges of its family (parseConfig
+   * guarantees they are disjoint), so a config with hundreds of pools costs O(log n) per lookup
+   * instead of a scan of every range on every allocation, release and status re-admission.
+   */
   private rangeOf(ip: IP): RangeState | undefined {
-    for (const p of this.pools) for (const r of p.ranges) if (r.contains(ip)) return r;
+    if (!this.disjoint) {
+      for (const p of this.pools) for (const r of p.ranges) if (r.contains(ip)) return r;
+      return undefined;
+    }
+    const sorted = this.byStart[ip.family];
+    let lo = 0;
+    let hi = sorted.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const r = sorted[mid] as RangeState;
+      if (ip.value < r.first) hi = mid - 1;
+      else if (ip.value > r.last) lo = mid + 1;
+      else return r;
+    }
     return undefined;
+  }
+
+  private indexRanges(): void {
+    this.byStart = { ipv4: [], ipv6: [] };
+    for (const p of this.pools) for (const r of p.ranges) this.byStart[r.family].push(r);
+    this.disjoint = true;
+    for (const list of Object.values(this.byStart)) {
+      list.sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
+      for (let i = 1; i < list.length; i++) if ((list[i] as RangeState).first <= (list[i - 1] as RangeState).last) this.disjoint = false;
+    }
   }
 
   private parseIPs(svc: ServiceRecord, texts: readonly string[]): { ok: true; ips: IP[] } | Failure {
@@ -452,7 +485,7 @@ export class Allocator {
     const ips: IP[] = [];
     for (const t of texts) {
       const ip = parseIP(t.trim());
-      if (ip === null) return fail('invalidIP', `"${t}" is not a valid IP address`, { ip: t });
+      if (ip === null) return fail('invalidIP', `${quote(t)} is not a valid IP address`, { ip: t.slice(0, 64) });
       ips.push(ip);
     }
     const fam = checkServiceFamilies(svc);
@@ -466,7 +499,7 @@ export class Allocator {
         });
       }
       if (seen.has(ip.family)) {
-        return fail('familyMismatch', `more than one ${familyName(ip.family)} address given (${texts.join(', ')})`, { ip: text });
+        return fail('familyMismatch', `more than one ${familyName(ip.family)} address given (${texts.slice(0, 4).join(', ')})`, { ip: text });
       }
       seen.add(ip.family);
     }

@@ -9,7 +9,7 @@ function node(name: string, o: Partial<Omit<ElectionCandidate, 'name'>> = {}): E
 
 const nodes = ['node-a', 'node-b', 'node-c', 'node-d'];
 
-void describe('election hash', () => {
+void describe('election hash', { timeout: 30_000 }, () => {
   // Fixtures computed once with `sha256sum` semantics (hex prefix of SHA-256("node#ip")), then
   // recomputed here with node:crypto directly, independent of the code under test.
   const fixtures: [name: string, ip: string, hexPrefix: string][] = [
@@ -33,7 +33,7 @@ void describe('election hash', () => {
   });
 });
 
-void describe('electAnnouncer', () => {
+void describe('electAnnouncer', { timeout: 30_000 }, () => {
   const base: ElectionInput = {
     serviceIPs: ['192.0.2.10'],
     candidates: nodes.map((n) => node(n)),

@@ -18,8 +18,13 @@ export {
   rangesOverlap,
   isBuggyIP,
   countBuggy,
+  type ReservedBlock,
+  RESERVED_BLOCKS,
+  reservedOverlap,
+  isIPv4Mapped,
+  quote,
 } from './ip.js';
-export { type Pool, type Config, type ConfigError, EMPTY_CONFIG, isConfigError, parseConfig } from './config.js';
+export { type Pool, type Config, type ConfigError, type ConfigLimits, CONFIG_LIMITS, EMPTY_CONFIG, isConfigError, parseConfig } from './config.js';
 export {
   type IPFamilyPolicy,
   type PortProtocol,

@@ -5,11 +5,14 @@ import {
   formatIP,
   formatRange,
   isBuggyIP,
+  isIPv4Mapped,
   parseIP,
   parseRange,
   rangeContains,
   rangeSize,
   rangesOverlap,
+  reservedOverlap,
+  quote,
   type IP,
   type IPRange,
 } from './ip.js';
@@ -26,7 +29,7 @@ function ip(text: string): IP {
   return p;
 }
 
-void describe('parseIP / formatIP', () => {
+void describe('parseIP / formatIP', { timeout: 30_000 }, () => {
   const roundTrips: [input: string, canonical: string][] = [
     ['10.0.0.1', '10.0.0.1'],
     ['0.0.0.0', '0.0.0.0'],
@@ -63,7 +66,7 @@ void describe('parseIP / formatIP', () => {
   }
 });
 
-void describe('parseRange', () => {
+void describe('parseRange', { timeout: 30_000 }, () => {
   const ok: [text: string, first: string, last: string, size: bigint][] = [
     ['10.0.0.0/24', '10.0.0.0', '10.0.0.255', 256n],
     ['10.0.0.7/32', '10.0.0.7', '10.0.0.7', 1n],
@@ -105,7 +108,7 @@ void describe('parseRange', () => {
   }
 });
 
-void describe('range predicates', () => {
+void describe('range predicates', { timeout: 30_000 }, () => {
   void it('containment respects family and bounds', () => {
     const r = range('10.0.0.0/30');
     assert.equal(rangeContains(r, ip('10.0.0.0')), true);
@@ -156,5 +159,41 @@ void describe('range predicates', () => {
     assert.equal(formatRange(range('10.0.0.1-10.0.0.4')), '10.0.0.1-10.0.0.4');
     assert.equal(formatRange(range('2001:db8::/64')), '2001:db8::/64');
     assert.equal(formatRange(range('::/0')), '::/0');
+  });
+});
+
+void describe('addresses never handed out', { timeout: 30_000 }, () => {
+  const cases: [text: string, block: string | undefined][] = [
+    ['0.0.0.0', '0.0.0.0/8'],
+    ['10.0.0.0/8', undefined],
+    ['126.255.255.255', undefined],
+    ['126.0.0.0-128.0.0.0', '127.0.0.0/8'],
+    ['169.254.169.254', '169.254.0.0/16'],
+    ['223.255.255.255', undefined],
+    ['239.1.1.1', '224.0.0.0/4'],
+    ['255.255.255.255', '240.0.0.0/4'],
+    ['::', '::/128'],
+    ['::1', '::1/128'],
+    ['::2', undefined],
+    ['::ffff:10.0.0.1', '::ffff:0:0/96'],
+    ['fe80::1', 'fe80::/10'],
+    ['febf::1', 'fe80::/10'],
+    ['fec0::1', undefined],
+    ['ff02::1', 'ff00::/8'],
+    ['2001:db8::/32', undefined],
+  ];
+  for (const [text, block] of cases) {
+    void it(`${text} -> ${block ?? 'allowed'}`, () => assert.equal(reservedOverlap(range(text))?.text, block));
+  }
+  void it('recognises IPv4-mapped ranges only when wholly mapped', () => {
+    assert.equal(isIPv4Mapped(range('::ffff:198.51.100.0/120')), true);
+    assert.equal(isIPv4Mapped(range('::ffff:0.0.0.0-::ffff:255.255.255.255')), true);
+    assert.equal(isIPv4Mapped(range('2001:db8::/64')), false);
+    assert.equal(isIPv4Mapped(range('198.51.100.0/24')), false);
+  });
+  void it('quote bounds what a message repeats', () => {
+    assert.equal(quote('abc'), '"abc"');
+    assert.equal(quote('a"b'), '"a\\"b"');
+    assert.equal(quote('x'.repeat(100), 4), '"xxxx"… (100 characters)');
   });
 });

@@ -182,3 +182,58 @@ export function countBuggy(r: Pick<IPRange, 'family' | 'first' | 'last'>): bigin
   };
   return countCongruent(0n) + countCongruent(255n);
 }
+
+/** A block of addresses that is never a valid LoadBalancer IP, and why. */
+export interface ReservedBlock {
+  readonly family: Family;
+  readonly first: bigint;
+  readonly last: bigint;
+  /** CIDR text, e.g. "127.0.0.0/8". */
+  readonly text: string;
+  /** Why nobody may use it as a Service IP (for error messages). */
+  readonly why: string;
+}
+
+function block(cidr: string, why: string): ReservedBlock {
+  const r = parseRange(cidr);
+  if (!r.ok) throw new Error(`bad reserved block ${cidr}`);
+  return { family: r.range.family, first: r.range.first, last: r.range.last, text: cidr, why };
+}
+
+/**
+ * Addresses ironlb never hands out, whatever a pool says: answering ARP/NDP for them would
+ * hijack the host's own loopback, a multicast group or a link-local neighbour, and Kubernetes
+ * clients treat 0.0.0.0 / :: as "no address". A pool that overlaps one of these is refused
+ * (a /24's .0 and .255 stay allowed: that is what avoid-buggy-ips is for).
+ */
+export const RESERVED_BLOCKS: readonly ReservedBlock[] = Object.freeze([
+  block('0.0.0.0/8', '"this network", RFC 791'),
+  block('127.0.0.0/8', 'IPv4 loopback'),
+  block('169.254.0.0/16', 'IPv4 link-local (RFC 3927)'),
+  block('224.0.0.0/4', 'IPv4 multicast'),
+  block('240.0.0.0/4', 'reserved, and the limited broadcast 255.255.255.255'),
+  block('::/128', 'the IPv6 unspecified address'),
+  block('::1/128', 'IPv6 loopback'),
+  block('::ffff:0:0/96', 'IPv4-mapped IPv6'),
+  block('fe80::/10', 'IPv6 link-local'),
+  block('ff00::/8', 'IPv6 multicast'),
+]);
+
+/** The first reserved block the range overlaps, if any (a handful of comparisons). */
+export function reservedOverlap(r: Pick<IPRange, 'family' | 'first' | 'last'>): ReservedBlock | undefined {
+  return RESERVED_BLOCKS.find((b) => rangesOverlap(b, r));
+}
+
+/** True for IPv6 text of an IPv4-mapped address or range (::ffff:a.b.c.d). */
+export function isIPv4Mapped(r: Pick<IPRange, 'family' | 'first' | 'last'>): boolean {
+  return r.family === 'ipv6' && r.first >> 32n === 0xffffn && r.last >> 32n === 0xffffn;
+}
+
+/**
+ * `text` as a JSON string literal, cut to `max` characters (with "…" and the full length) so a
+ * hostile or mistaken 1 MB value never lands whole in a log line or an Event.
+ */
+export function quote(text: string, max = 64): string {
+  if (text.length <= max) return JSON.stringify(text);
+  return `${JSON.stringify(text.slice(0, max))}… (${text.length} characters)`;
+}

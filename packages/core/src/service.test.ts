@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { backendKeyFor, requestedIPsFrom, type RequestedIPs } from './service.js';
 
-void describe('requestedIPsFrom', () => {
+void describe('requestedIPsFrom', { timeout: 30_000 }, () => {
   const cases: [spec: string | undefined, annotation: string | undefined, want: RequestedIPs][] = [
     [undefined, undefined, { ok: true, ips: [] }],
     ['', '', { ok: true, ips: [] }],
@@ -16,7 +16,7 @@ void describe('requestedIPsFrom', () => {
   }
 });
 
-void describe('backendKeyFor', () => {
+void describe('backendKeyFor', { timeout: 30_000 }, () => {
   void it('is empty for Cluster', () => assert.equal(backendKeyFor('Cluster', { app: 'x' }), ''));
   void it('sorts selector keys for Local', () => assert.equal(backendKeyFor('Local', { tier: 'web', app: 'x' }), 'app=x,tier=web'));
   void it('never equals the Cluster key for Local', () => assert.notEqual(backendKeyFor('Local', {}), ''));

@@ -2,7 +2,7 @@
  * Pure helpers that turn Service fields into `ServiceRecord` fields, so the k8s adapter stays
  * a thin copy and the rules (MetalLB `controller/service.go`) are unit-tested here.
  */
-import { formatIP, parseIP } from './ip.js';
+import { formatIP, parseIP, quote } from './ip.js';
 
 /** Requested IPs, or why the request is unusable (message fit for a LoadBalancerFailed event). */
 export type RequestedIPs = { readonly ok: true; readonly ips: readonly string[] } | { readonly ok: false; readonly message: string };
@@ -21,7 +21,7 @@ export function requestedIPsFrom(loadBalancerIP: string | undefined, annotation:
   const ips: string[] = [];
   for (const t of texts) {
     const ip = parseIP(t);
-    if (ip === null) return { ok: false, message: `invalid requested IP ${JSON.stringify(t)}` };
+    if (ip === null) return { ok: false, message: `invalid requested IP ${quote(t)}` };
     ips.push(formatIP(ip));
   }
   return { ok: true, ips };

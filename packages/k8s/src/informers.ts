@@ -1,48 +1,78 @@
 /** The informers both processes use, built one way (path, list call and selector kept in step). */
-import { CoreV1Api, DiscoveryV1Api, type KubeConfig, type V1ConfigMap, type V1EndpointSlice, type V1Node, type V1Service } from '@kubernetes/client-node';
+import type { KubeConfig, V1ConfigMap, V1EndpointSlice, V1Node, V1Secret, V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ResilientInformer } from './informer.js';
+import { apiClients } from './clients.js';
+import type { ApiHealth, BackoffOptions } from './health.js';
+import { type InformerOptions, ResilientInformer } from './informer.js';
 
 /** What every informer factory takes. */
 export interface InformerContext {
   kc: KubeConfig;
   log: Logger;
+  /** When set, every informer built from this context reports to it (readiness, metrics, logs). */
+  health?: ApiHealth | undefined;
+  /** Retry pacing override (tests use short ones). */
+  backoff?: BackoffOptions | undefined;
+  /** @deprecated Never called: informers retry forever; an unreachable API only degrades readiness. */
   onFatal?: ((err: Error) => void) | undefined;
 }
 
-function base(ctx: InformerContext, resource: string): { kc: KubeConfig; log: Logger; onFatal?: (err: Error) => void } {
-  return { kc: ctx.kc, log: ctx.log.child({ component: 'informer', resource }), ...(ctx.onFatal ? { onFatal: ctx.onFatal } : {}) };
+function build<T extends V1Service | V1ConfigMap | V1Node | V1EndpointSlice | V1Secret>(
+  ctx: InformerContext,
+  resource: string,
+  opts: Pick<InformerOptions<T>, 'path' | 'list'> & { fieldSelector?: string },
+): ResilientInformer<T> {
+  const inf = new ResilientInformer<T>({
+    kc: ctx.kc,
+    log: ctx.log.child({ component: 'informer', resource }),
+    ...(ctx.backoff !== undefined ? { backoff: ctx.backoff } : {}),
+    ...opts,
+  });
+  ctx.health?.add(inf);
+  return inf;
 }
 
 /** Every Service in the cluster. */
 export function serviceInformer(ctx: InformerContext): ResilientInformer<V1Service> {
-  const core = ctx.kc.makeApiClient(CoreV1Api);
-  return new ResilientInformer<V1Service>({ ...base(ctx, 'services'), path: '/api/v1/services', list: async () => core.listServiceForAllNamespaces() });
+  const { core } = apiClients(ctx.kc);
+  return build<V1Service>(ctx, 'services', { path: '/api/v1/services', list: async () => core.listServiceForAllNamespaces() });
 }
 
 /** The one address-pool ConfigMap `namespace/name`. */
 export function configMapInformer(ctx: InformerContext, namespace: string, name: string): ResilientInformer<V1ConfigMap> {
-  const core = ctx.kc.makeApiClient(CoreV1Api);
+  const { core } = apiClients(ctx.kc);
   const fieldSelector = `metadata.name=${name}`;
-  return new ResilientInformer<V1ConfigMap>({
-    ...base(ctx, 'configmaps'),
+  return build<V1ConfigMap>(ctx, 'configmaps', {
     path: `/api/v1/namespaces/${namespace}/configmaps`,
     fieldSelector,
     list: async () => core.listNamespacedConfigMap({ namespace, fieldSelector }),
   });
 }
 
+/**
+ * The one Secret `namespace/name` (RBAC can grant list/watch on that name alone: the API server
+ * authorizes a list or watch by resourceName when the field selector pins metadata.name).
+ */
+export function secretInformer(ctx: InformerContext, namespace: string, name: string): ResilientInformer<V1Secret> {
+  const { core } = apiClients(ctx.kc);
+  const fieldSelector = `metadata.name=${name}`;
+  return build<V1Secret>(ctx, 'secrets', {
+    path: `/api/v1/namespaces/${namespace}/secrets`,
+    fieldSelector,
+    list: async () => core.listNamespacedSecret({ namespace, fieldSelector }),
+  });
+}
+
 /** Every Node. */
 export function nodeInformer(ctx: InformerContext): ResilientInformer<V1Node> {
-  const core = ctx.kc.makeApiClient(CoreV1Api);
-  return new ResilientInformer<V1Node>({ ...base(ctx, 'nodes'), path: '/api/v1/nodes', list: async () => core.listNode() });
+  const { core } = apiClients(ctx.kc);
+  return build<V1Node>(ctx, 'nodes', { path: '/api/v1/nodes', list: async () => core.listNode() });
 }
 
 /** Every EndpointSlice in the cluster. */
 export function endpointSliceInformer(ctx: InformerContext): ResilientInformer<V1EndpointSlice> {
-  const discovery = ctx.kc.makeApiClient(DiscoveryV1Api);
-  return new ResilientInformer<V1EndpointSlice>({
-    ...base(ctx, 'endpointslices'),
+  const { discovery } = apiClients(ctx.kc);
+  return build<V1EndpointSlice>(ctx, 'endpointslices', {
     path: '/apis/discovery.k8s.io/v1/endpointslices',
     list: async () => discovery.listEndpointSliceForAllNamespaces(),
   });

@@ -1,5 +1,3 @@
-import type http from 'node:http';
-import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
 
 /**
@@ -16,30 +14,17 @@ export function loadKubeConfig(path?: string): KubeConfig {
     throw new Error(`cannot load Kubernetes client configuration from ${file ?? 'in-cluster service account'}`, { cause: err });
   }
   if (kc.getCurrentCluster() === null) throw new Error(`no current cluster in ${file ?? 'in-cluster configuration'}`);
-  return withKeepAlive(kc);
+  return kc;
 }
 
-type AgentFactory = (cluster: unknown, options: https.AgentOptions) => https.Agent | http.Agent;
-const patched = new WeakSet<KubeConfig>();
-
 /**
- * Makes every API call of this KubeConfig share one keep-alive HTTPS agent. client-node 1.4.0
- * builds a new agent for each request (config.js `applySecurityAuthentication` → `createAgent`),
- * so each call paid a TCP + TLS handshake: ~100 ms per status write on a busy 2-core machine.
- * Credentials still go per request (tokens are re-read), only the TLS settings are shared, and
- * they are fixed for the life of a kubeconfig. Proxied clusters keep the library's behaviour.
+ * Kept for callers written against the old API: it used to replace a private method of the
+ * KubeConfig (`createAgent`) to get keep-alive connections, which mutated the caller's object and
+ * would silently stop working in client-node 2.x. Connection reuse now comes from building every
+ * client through `apiClients(kc)` / `makeApiClient(kc, Api)` (public middleware API); this
+ * returns `kc` untouched.
+ * @deprecated Build clients with `apiClients(kc)` instead.
  */
 export function withKeepAlive(kc: KubeConfig): KubeConfig {
-  if (patched.has(kc)) return kc;
-  patched.add(kc);
-  const target = kc as unknown as { createAgent: AgentFactory };
-  const original = target.createAgent.bind(kc);
-  let shared: https.Agent | undefined;
-  target.createAgent = (cluster, options) => {
-    if ((cluster as { proxyUrl?: string } | null)?.proxyUrl) return original(cluster, options);
-    // Watches hold a socket each for their lifetime: leave room for them and for bursts of writes.
-    shared ??= new https.Agent({ ...options, keepAlive: true, maxSockets: 128, maxFreeSockets: 32 });
-    return shared;
-  };
   return kc;
 }

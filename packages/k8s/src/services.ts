@@ -3,7 +3,8 @@
  * the whole ingress array (the semantics we want) without a resourceVersion, and client-node's
  * generated patch methods default to JSON Patch unless the content type is set explicitly.
  */
-import { CoreV1Api, type KubeConfig, PatchStrategy, type V1LoadBalancerIngress, type V1Service, setHeaderOptions } from '@kubernetes/client-node';
+import { type CoreV1Api, type KubeConfig, PatchStrategy, type V1LoadBalancerIngress, type V1Service, setHeaderOptions } from '@kubernetes/client-node';
+import { apiClients } from './clients.js';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -12,7 +13,7 @@ export class ServiceWriter {
   readonly #core: CoreV1Api;
 
   constructor(kc: KubeConfig) {
-    this.#core = kc.makeApiClient(CoreV1Api);
+    this.#core = apiClients(kc).core;
   }
 
   /**
