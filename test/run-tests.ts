@@ -1,22 +1,26 @@
 /**
- * `npm test` (all), `npm run test:unit`, `test:integration`, `test:lab`.
+ * `npm test` (all), `npm run test:unit`, `test:integration`, `test:lab`, and
+ * `tsx test/run-tests.ts cluster`.
  *
  * "all" runs lint, build, then every test file in ONE node:test run, so the summary printed last
- * covers unit, integration, interop and lab tests together. Integration and lab tests start their
- * own control planes (warm start ≈3 s) from the cached build; lab tests need root.
+ * covers unit, integration, interop, lab and cluster tests together. Integration and lab tests start
+ * their own control planes (warm start ≈3 s) from the cached build; lab and cluster tests need root.
+ * Cluster tests (test/cluster) run ironlb's image and manifests on a real multi-node cluster; their
+ * binaries (kubelet & co., helm) and images are built first, cached by version.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
-type Phase = 'unit' | 'integration' | 'lab';
+type Phase = 'unit' | 'integration' | 'lab' | 'cluster';
 
 /** Test files of each phase, by directory. */
 const PHASE_DIRS: Record<Phase, string[]> = {
   unit: readdirSync(join(root, 'packages')).map((p) => join('packages', p, 'src')),
   integration: ['test/integration', 'test/deploy', 'test/interop'],
   lab: ['test/lab', 'test/e2e'],
+  cluster: ['test/cluster'],
 };
 
 function findTests(dir: string): string[] {
@@ -45,25 +49,33 @@ function run(cmd: string, args: string[], timeoutMs?: number): void {
 
 function main(): void {
   const what = process.argv[2] ?? 'all';
-  const phases: Phase[] = what === 'all' ? ['unit', 'integration', 'lab'] : [what as Phase];
+  const phases: Phase[] = what === 'all' ? ['unit', 'integration', 'lab', 'cluster'] : [what as Phase];
   if (!phases.every((p) => p in PHASE_DIRS)) {
-    console.error('usage: tsx test/run-tests.ts all|unit|integration|lab');
+    console.error('usage: tsx test/run-tests.ts all|unit|integration|lab|cluster');
     process.exit(2);
   }
   if (what === 'all') {
     run('npm', ['run', 'lint']);
     run('npm', ['run', 'build']);
   }
-  if (phases.includes('integration') || phases.includes('lab')) {
+  if (phases.includes('integration') || phases.includes('lab') || phases.includes('cluster')) {
     // Build (or find cached) the control plane once, before test files race for it.
     execFileSync('bash', [join(root, 'test/controlplane/build.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
     if (existsSync(join(root, 'test/interop/build-gopeer.sh'))) {
       execFileSync('bash', [join(root, 'test/interop/build-gopeer.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
     }
   }
-  if (phases.includes('lab') && process.getuid?.() !== 0) {
-    console.error('lab tests need root (network namespaces): run as root, or run test:unit / test:integration');
+  if ((phases.includes('lab') || phases.includes('cluster')) && process.getuid?.() !== 0) {
+    console.error('lab and cluster tests need root (network namespaces): run as root, or run test:unit / test:integration');
     process.exit(1);
+  }
+  if (phases.includes('cluster')) {
+    // Each is a no-op when cached; cold, the Go builds take minutes (see README "Test cluster").
+    for (const script of ['test/controlplane/build.sh', 'test/cluster/build-helm.sh', 'test/cluster/images.sh']) {
+      const t0 = Date.now();
+      execFileSync('bash', [join(root, script), ...(script.startsWith('test/controlplane') ? ['cluster'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
+      console.log(`${script}: ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    }
   }
   const files = phases.flatMap((p) => PHASE_DIRS[p].flatMap(findTests));
   console.log(`\nrunning ${files.length} test files (${phases.join(', ')})`);

@@ -4,7 +4,9 @@
  * signing key and a bearer-token admin identity; RBAC authorization on.
  *
  * No kubelet, scheduler or controller-manager runs: tests create Nodes, EndpointSlices and
- * namespaces themselves (see README "Test control plane").
+ * namespaces themselves (see README "Test control plane"). test/cluster adds them, and starts the
+ * API server with the options for a real cluster (ServiceAccount admission, an advertise address
+ * Pods reach through the `kubernetes` Service, node identities, a client certificate for kubelets).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -30,6 +32,13 @@ export const NODE_PORT_RANGE = '20000-39999';
  * block (see test/lab/addressing.ts), so a lab started later can reach this API server. */
 export const LAB_HOST_ADDRESSES: readonly string[] = Array.from({ length: 7 }, (_, i) => `198.51.100.${16 * (i + 1) + 1}`);
 
+/** One line of the API server's static token file: a bearer token and the identity it stands for. */
+export interface TokenIdentity {
+  token: string;
+  user: string;
+  groups?: readonly string[];
+}
+
 /** Options for startControlPlane. */
 export interface ControlPlaneOptions {
   /** Keep the processes running after this Node process exits (for the CLI `up`). */
@@ -40,6 +49,31 @@ export interface ControlPlaneOptions {
   apiServerArgs?: readonly string[];
   /** Progress messages (stderr by default when detached). */
   log?: (msg: string) => void;
+  /** Keep the ServiceAccount admission plugin on (default off: without a controller-manager no
+   * `default` ServiceAccount exists, so every Pod create would be refused). A real cluster needs it
+   * on, or Pods get no token. */
+  serviceAccountAdmission?: boolean;
+  /** The address Pods reach the API server at through the `kubernetes` Service (an address of this
+   * host on a lab bridge). Default: loopback, with the endpoint reconciler off. */
+  advertiseAddress?: string;
+  /** More identities in the token file besides the admin (e.g. `system:node:NAME` for kubelets). */
+  extraTokens?: readonly TokenIdentity[];
+  /** Authorization modes (default "RBAC"; a cluster with kubelets uses "Node,RBAC"). */
+  authorizationMode?: string;
+  /** Admission plugins to enable besides the defaults (e.g. NodeRestriction). */
+  enableAdmissionPlugins?: readonly string[];
+  /** Make a client certificate for talking to kubelets (`kubectl logs`, exec, metrics) and
+   * reach them by InternalIP. */
+  kubeletClient?: boolean;
+}
+
+/** Files in a control plane's state dir that other cluster components need. */
+export interface ControlPlaneFiles {
+  /** The CA that signed the serving certificate and any client certificate. */
+  caCert: string;
+  caKey: string;
+  /** The ServiceAccount token signing key (kube-controller-manager signs legacy tokens with it). */
+  saKey: string;
 }
 
 /** A running control plane. */
@@ -50,6 +84,7 @@ export interface ControlPlane {
   readonly caPem: string;
   readonly token: string;
   readonly dir: string;
+  readonly files: ControlPlaneFiles;
   readonly etcdPid: number;
   /** etcd's client URL (tests use it to compact history and force 410 Gone). */
   readonly etcdUrl: string;
@@ -90,7 +125,7 @@ function openssl(args: string[], cwd: string): void {
 }
 
 /** A throw-away CA and a serving certificate for loopback + every lab host address. */
-function makeCerts(dir: string): void {
+function makeCerts(dir: string, kubeletClient: boolean): void {
   openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key'], dir);
   openssl(['req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=ironlb-test-ca', '-days', '7', '-out', 'ca.crt'], dir);
   openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'apiserver.key'], dir);
@@ -99,6 +134,13 @@ function makeCerts(dir: string): void {
   for (const a of LAB_HOST_ADDRESSES) sans.push(`IP:${a}`);
   writeFileSync(join(dir, 'san.ext'), `subjectAltName=${sans.join(',')}\nextendedKeyUsage=serverAuth\n`);
   openssl(['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '7', '-extfile', 'san.ext', '-out', 'apiserver.crt'], dir);
+  if (kubeletClient) {
+    // The API server's identity towards kubelets (they authenticate it by the cluster CA).
+    openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'kubelet-client.key'], dir);
+    openssl(['req', '-new', '-key', 'kubelet-client.key', '-subj', '/O=system:masters/CN=kube-apiserver-kubelet-client', '-out', 'kubelet-client.csr'], dir);
+    writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
+    openssl(['x509', '-req', '-in', 'kubelet-client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '7', '-extfile', 'client.ext', '-out', 'kubelet-client.crt'], dir);
+  }
   // The service-account token signing key pair (TokenRequest works without a controller-manager).
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   writeFileSync(join(dir, 'sa.key'), privateKey.export({ type: 'sec1', format: 'pem' }));
@@ -194,9 +236,11 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    makeCerts(dir);
+    makeCerts(dir, opts.kubeletClient === true);
     const token = randomBytes(24).toString('hex');
-    writeFileSync(join(dir, 'tokens.csv'), `${token},ironlb-admin,ironlb-admin-uid,"system:masters"\n`);
+    const tokenLines = [`${token},ironlb-admin,ironlb-admin-uid,"system:masters"`];
+    for (const t of opts.extraTokens ?? []) tokenLines.push(`${t.token},${t.user},${t.user}-uid,"${(t.groups ?? []).join(',')}"`);
+    writeFileSync(join(dir, 'tokens.csv'), `${tokenLines.join('\n')}\n`, { mode: 0o600 });
     const caPem = execFileSync('cat', [join(dir, 'ca.crt')]).toString();
 
     const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), await freePort()];
@@ -233,18 +277,25 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       '--bind-address=0.0.0.0',
       // With no default route (our sandboxes) the API server cannot derive an advertise address
       // and refuses to start; loopback is rejected by Endpoints validation, hence no reconciler.
-      '--advertise-address=127.0.0.1', '--endpoint-reconciler-type=none',
+      ...(opts.advertiseAddress !== undefined
+        ? [`--advertise-address=${opts.advertiseAddress}`]
+        : ['--advertise-address=127.0.0.1', '--endpoint-reconciler-type=none']),
       `--cert-dir=${dir}`, `--tls-cert-file=${join(dir, 'apiserver.crt')}`, `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
       `--client-ca-file=${join(dir, 'ca.crt')}`,
       `--token-auth-file=${join(dir, 'tokens.csv')}`,
-      '--authorization-mode=RBAC',
+      `--authorization-mode=${opts.authorizationMode ?? 'RBAC'}`,
       '--service-account-issuer=https://kubernetes.default.svc',
       `--service-account-key-file=${join(dir, 'sa.pub')}`, `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
       `--service-cluster-ip-range=${SERVICE_CIDRS}`,
       `--service-node-port-range=${NODE_PORT_RANGE}`,
       '--allow-privileged=true',
       // No controller-manager means no `default` ServiceAccount: the admission plugin would refuse Pods.
-      '--disable-admission-plugins=ServiceAccount',
+      ...(opts.serviceAccountAdmission === true ? [] : ['--disable-admission-plugins=ServiceAccount']),
+      ...(opts.enableAdmissionPlugins !== undefined && opts.enableAdmissionPlugins.length > 0 ? [`--enable-admission-plugins=${opts.enableAdmissionPlugins.join(',')}`] : []),
+      // `kubectl logs` would otherwise dial the node by name, which nothing resolves here.
+      ...(opts.kubeletClient === true
+        ? [`--kubelet-client-certificate=${join(dir, 'kubelet-client.crt')}`, `--kubelet-client-key=${join(dir, 'kubelet-client.key')}`, '--kubelet-preferred-address-types=InternalIP']
+        : []),
       '--profiling=false', '--v=1',
       ...(opts.apiServerArgs ?? []),
     ];
@@ -279,6 +330,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       caPem,
       token,
       dir,
+      files: { caCert: join(dir, 'ca.crt'), caKey: join(dir, 'ca.key'), saKey: join(dir, 'sa.key') },
       etcdPid: etcd.pid ?? -1,
       etcdUrl,
       apiserverPid: () => apiserver.pid ?? -1,
