@@ -1,10 +1,12 @@
-// `npm run demo`: checks what the demo needs, builds what is missing, then runs test/demo/demo.ts.
+// `npm run demo [-- --cluster]`: checks what the demo needs, builds what is missing, then runs
+// test/demo/demo.ts (the network lab) or, with --cluster, test/cluster/demo.ts (a real cluster).
 // Fails with one clear line when it cannot run.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
+const cluster = process.argv.includes('--cluster');
 const die = (line) => {
   console.error(`demo: ${line}`);
   process.exit(1);
@@ -18,14 +20,14 @@ const run = (what, cmd, args) => {
 
 if (process.platform !== 'linux') die('needs Linux network namespaces');
 if (process.getuid?.() !== 0) die('needs root for network namespaces (run: sudo npm run demo)');
-for (const tool of ['ip', 'curl', 'openssl']) if (!has(tool)) die(`needs \`${tool}\`: run \`bash scripts/setup.sh\` first`);
+for (const tool of ['ip', 'curl', 'openssl', ...(cluster ? ['containerd', 'runc', 'buildah', 'mmdebstrap', 'iptables'] : [])]) if (!has(tool)) die(`needs \`${tool}\`: run \`bash scripts/setup.sh\` first`);
 if (!existsSync(join(root, 'node_modules'))) run('installing npm dependencies', 'npm', ['ci', '--no-audit', '--no-fund']);
 const built = ['controller', 'speaker'].every((p) => existsSync(join(root, 'packages', p, 'dist', 'main.js'))) && existsSync(join(root, 'packages/layer2/build/ironlb_packet.node'));
 if (!built) run('building', 'npm', ['run', 'build']);
 try {
-  execFileSync('bash', [join(root, 'test/controlplane/build.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('bash', [join(root, 'test/controlplane/build.sh'), ...(cluster ? ['cluster'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
 } catch {
   die('cannot build the control plane (needs Go; see README "Test control plane")');
 }
-const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'test/demo/demo.ts')], { cwd: root, stdio: 'inherit' });
+const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, cluster ? 'test/cluster/demo.ts' : 'test/demo/demo.ts')], { cwd: root, stdio: 'inherit' });
 process.exit(r.status ?? 1);
