@@ -167,7 +167,7 @@ function teardown(): void {
   trySh(() => ip('link', 'del', VETH_S)); // in case setup failed before the move
 }
 
-describe('layer2 responder on a veth pair between two namespaces', { skip }, () => {
+describe('layer2 responder on a veth pair between two namespaces', { skip, timeout: 120_000 }, () => {
   let responder: Responder | undefined;
   let speakerMac = '';
   let server: ReturnType<typeof spawn> | undefined;

@@ -26,7 +26,7 @@ function ok<T>(v: T | CodecError): T {
   return v;
 }
 
-describe('addresses', () => {
+describe('addresses', { timeout: 60_000 }, () => {
   it('parses and formats IPv4, rejecting ambiguous forms', () => {
     assert.deepEqual(tryParseIPv4('198.51.100.7'), Uint8Array.of(198, 51, 100, 7));
     for (const bad of ['1.2.3', '1.2.3.4.5', '256.0.0.1', '01.2.3.4', '1.2.3.x', '', '1..2.3']) {
@@ -48,6 +48,33 @@ describe('addresses', () => {
       assert.equal(tryParseIPv6(bad), null, bad);
     }
   });
+  it('formats any 16 bytes so they parse back, in RFC 5952 shape (property, seeded)', () => {
+    let x = 0x1f2e3d4c;
+    const next = (): number => {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      return x;
+    };
+    for (let n = 0; n < 20_000; n++) {
+      const b = new Uint8Array(16);
+      // Mostly-zero groups, so zero runs of every length and position occur.
+      for (let g = 0; g < 8; g++) if (next() % 3 === 0) { b[2 * g] = next() & 0xff; b[2 * g + 1] = next() & 0xff; }
+      const text = formatIPv6(b);
+      assert.deepEqual(tryParseIPv6(text), b, text);
+      assert.ok(text.split('::').length <= 2 && !/(^|:)0[0-9a-f]/.test(text) && text === text.toLowerCase(), text);
+      // The '::' stands for the longest run of zero groups, if that run has two or more.
+      let longest = 0;
+      for (let g = 0, run = 0; g < 8; g++) {
+        run = b[2 * g] === 0 && b[2 * g + 1] === 0 ? run + 1 : 0;
+        longest = Math.max(longest, run);
+      }
+      const shown = text.split('::').reduce((k, half) => k + (half === '' ? 0 : half.split(':').length), 0);
+      assert.equal(8 - shown, longest >= 2 ? longest : 0, text);
+    }
+  });
   it('normalizes either family into a canonical key', () => {
     assert.deepEqual(normalizeIp('2001:0DB8::0010')?.text, '2001:db8::10');
     assert.deepEqual(normalizeIp('198.51.100.7')?.family, 4);
@@ -61,7 +88,7 @@ describe('addresses', () => {
   });
 });
 
-describe('ethernet', () => {
+describe('ethernet', { timeout: 60_000 }, () => {
   it('encodes and decodes the header field by field', () => {
     const want = bytes(
       [0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // destination: broadcast
@@ -84,7 +111,7 @@ describe('ethernet', () => {
   });
 });
 
-describe('arp', () => {
+describe('arp', { timeout: 60_000 }, () => {
   const request: ArpPacket = {
     op: ARP_REQUEST,
     senderMac: '02:00:00:00:00:0c',
@@ -159,7 +186,7 @@ describe('arp', () => {
   });
 });
 
-describe('ndp', () => {
+describe('ndp', { timeout: 60_000 }, () => {
   it('decodes the kernel NS field by field and re-encodes it identically', () => {
     const f = ok(decodeNdpFrame(kernelNs));
     assert.equal(f.ethernet.dst, '33:33:ff:00:00:10');

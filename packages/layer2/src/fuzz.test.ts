@@ -1,18 +1,78 @@
-// Fuzz: random and mutated frames through every decoder and both responder decisions. Nothing
-// may throw (decoders return CodecError values), and whatever decodes must re-encode to bytes
-// that decode to the same value. Seeded, so a failure reproduces; the seed is in the message.
+// Fuzz: random and mutated frames through every decoder, both responder decisions and both
+// claim classifiers. Nothing may throw (decoders return CodecError values), whatever decodes must
+// re-encode to bytes that decode to the same value, and the byte-level decisions in responder.ts
+// must agree with a reference built on the string codecs (same verdict, byte-identical reply).
+// Seeded, so a failure reproduces; the seed is in the message.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { tryParseIPv6 } from './addr.js';
-import { decodeArpFrame, encodeArpFrame, gratuitousArpFrames } from './arp.js';
+import { BROADCAST_MAC, tryParseIPv6 } from './addr.js';
+import { ARP_REPLY, ARP_REQUEST, arpReplyFrame, decodeArpFrame, encodeArpFrame, gratuitousArpFrames } from './arp.js';
+import { classifyArpClaim, classifyNdpClaim } from './conflict.js';
 import { CodecError } from './errors.js';
-import { decodeIpv6, decodeNdpFrame, encodeNdpFrame, icmpv6Checksum, neighborSolicitationFrame, unsolicitedNaFrame } from './ndp.js';
+import {
+  decodeIpv6, decodeNdpFrame, encodeNdpFrame, icmpv6Checksum, ipv6MulticastMac, isIpv6Multicast, neighborSolicitationFrame,
+  solicitedNaFrame, solicitedNodeMulticast, unsolicitedNaFrame, UNSPECIFIED,
+} from './ndp.js';
 import { decideArp, decideNdp } from './responder.js';
+import type { Decision, DropReason } from './responder.js';
 import { kernelArpRequest, kernelDadNs, kernelNs } from './testdata/frames.js';
 
 const ITERATIONS = 60_000; // per generator: 120k inputs in total
 const iface = { name: 'eth0', mac: '02:00:00:00:00:0a' };
 const lookup = (): 'announced' => 'announced';
+const noMacs = new Set<string>();
+
+type Ref = { reason: DropReason | 'reply'; ip?: string; frame?: Uint8Array };
+
+/** The ARP decision as the string codecs express it (the pre-issue-12 implementation). */
+function referenceArp(b: Uint8Array): Ref {
+  const f = decodeArpFrame(b);
+  if (f instanceof CodecError) return { reason: 'malformed' };
+  const { ethernet: eth, arp } = f;
+  if (arp.op === ARP_REPLY) return { reason: 'arpReply', ip: arp.targetIp };
+  if (arp.op !== ARP_REQUEST) return { reason: 'notArpRequest' };
+  if (eth.dst !== BROADCAST_MAC && eth.dst !== iface.mac) return { reason: 'wrongEthernetDestination', ip: arp.targetIp };
+  if (eth.src === iface.mac || arp.senderMac === iface.mac) return { reason: 'ownFrame', ip: arp.targetIp };
+  if (arp.senderIp === arp.targetIp) return { reason: 'gratuitous', ip: arp.targetIp };
+  return { reason: 'reply', ip: arp.targetIp, frame: arpReplyFrame(arp, iface.mac) };
+}
+
+/** The NDP decision as the string codecs express it, plus the RFC 4861 multicast-source rule. */
+function referenceNdp(b: Uint8Array): Ref {
+  const f = decodeNdpFrame(b);
+  if (f instanceof CodecError) {
+    if (f.code === 'badChecksum') return { reason: 'badChecksum' };
+    if (f.code === 'notIcmpv6' || f.code === 'unknownNdpType') return { reason: 'notNeighborSolicitation' };
+    return { reason: 'malformed' };
+  }
+  const { ethernet: eth, ip, message: msg } = f;
+  const target = msg.target;
+  if (msg.type !== 'ns') return { reason: 'notNeighborSolicitation', ip: target };
+  if (ip.hopLimit !== 255) return { reason: 'badHopLimit', ip: target };
+  const groupMac = isIpv6Multicast(ip.dst) ? ipv6MulticastMac(ip.dst) : null;
+  if (eth.dst !== iface.mac && eth.dst !== groupMac) return { reason: 'wrongEthernetDestination', ip: target };
+  if (eth.src === iface.mac) return { reason: 'ownFrame', ip: target };
+  if (isIpv6Multicast(ip.src) || isIpv6Multicast(target)) return { reason: 'invalidSolicitation', ip: target };
+  const toGroup = ip.dst === solicitedNodeMulticast(target);
+  if (!toGroup && ip.dst !== target) return { reason: 'wrongIpDestination', ip: target };
+  if (ip.src === UNSPECIFIED && (!toGroup || msg.options.some((o) => o.kind === 'source'))) return { reason: 'invalidSolicitation', ip: target };
+  return { reason: 'reply', ip: target, frame: solicitedNaFrame(f, iface.mac) };
+}
+
+function asRef(d: Decision): Ref {
+  if (d.action === 'reply') return { reason: 'reply', ip: d.ip, frame: d.frame };
+  return d.ip === undefined ? { reason: d.reason } : { reason: d.reason, ip: d.ip };
+}
+
+let repliesCompared = 0;
+
+function sameDecision(got: Decision, want: Ref, label: string): void {
+  const g = asRef(got);
+  if (want.reason === 'reply') repliesCompared++;
+  assert.equal(g.reason, want.reason, label);
+  assert.equal(g.ip, want.ip, label);
+  if (want.frame !== undefined) assert.equal(Buffer.from(g.frame ?? []).toString('hex'), Buffer.from(want.frame).toString('hex'), label);
+}
 
 /** xorshift32: small, fast, deterministic. */
 function rng(seed: number): () => number {
@@ -64,15 +124,25 @@ function check(b: Uint8Array, label: string): boolean {
       assert.ok(!(again instanceof CodecError), label);
       assert.deepEqual(again.message, ndp.message, label);
     }
-    decideArp(b, iface, lookup);
-    decideNdp(b, iface, lookup);
+    sameDecision(decideArp(b, iface, lookup), referenceArp(b), `${label} (ARP decision)`);
+    sameDecision(decideNdp(b, iface, lookup), referenceNdp(b), `${label} (NDP decision)`);
+    const ac = classifyArpClaim(b, noMacs);
+    if (ac !== null) {
+      assert.ok(!(arp instanceof CodecError), `${label}: an ARP claim from a frame the codec rejects`);
+      assert.equal(ac.mac, arp.arp.senderMac, label);
+    }
+    const nc = classifyNdpClaim(b, noMacs);
+    if (nc !== null) {
+      assert.ok(!(ndp instanceof CodecError), `${label}: an NDP claim from a frame the codec rejects`);
+      assert.equal(nc.ip, ndp.message.target, label);
+    }
     return !(arp instanceof CodecError) || !(ndp instanceof CodecError);
   } catch (err) {
     assert.fail(`${label}: ${err instanceof Error ? err.stack : String(err)}\ninput ${Buffer.from(b).toString('hex')}`);
   }
 }
 
-describe('fuzz', () => {
+describe('fuzz', { timeout: 180_000 }, () => {
   it(`${ITERATIONS} random frames (ARP/IPv6 ethertypes favoured) never throw`, () => {
     const seed = 0x5eed1;
     const r = rng(seed);
@@ -125,5 +195,6 @@ describe('fuzz', () => {
     }
     // The mutator must exercise the success paths too, not only the error paths.
     assert.ok(decoded > ITERATIONS / 10, `only ${decoded} of ${ITERATIONS} mutated frames decoded`);
+    assert.ok(repliesCompared > ITERATIONS / 50, `only ${repliesCompared} replies compared byte for byte`);
   });
 });

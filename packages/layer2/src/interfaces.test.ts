@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ARPHRD_ETHER, IFF_BROADCAST, IFF_LOOPBACK, IFF_NOARP, IFF_UP, parseIfInet6, readLinks, selectInterfaces } from './interfaces.js';
+import { ARPHRD_ETHER, IFF_BROADCAST, IFF_LOOPBACK, IFF_NOARP, IFF_UP, parseIfInet6, readLinks, selectInterfaces, nameSkip } from './interfaces.js';
 import type { LinkRecord, SelectOptions, SkipReason } from './interfaces.js';
 
 const UP_BCAST = IFF_UP | IFF_BROADCAST | 0x1000; // 0x1000 = IFF_MULTICAST, irrelevant to selection
@@ -14,7 +14,7 @@ function link(name: string, over: Partial<LinkRecord> = {}): LinkRecord {
   };
 }
 
-describe('selectInterfaces', () => {
+describe('selectInterfaces', { timeout: 60_000 }, () => {
   const cases: { desc: string; l: LinkRecord; opts?: SelectOptions; arp: SkipReason | 'yes'; ndp: SkipReason | 'yes' }[] = [
     { desc: 'plain uplink', l: link('eth0'), arp: 'yes', ndp: 'yes' },
     { desc: 'IPv4-only uplink gets no NDP responder (MetalLB #2685)', l: link('eno1', { linkLocal: null }), arp: 'yes', ndp: 'noLinkLocal' },
@@ -55,7 +55,23 @@ describe('selectInterfaces', () => {
   });
 });
 
-describe('parseIfInet6', () => {
+describe('nameSkip', { timeout: 60_000 }, () => {
+  const cases: { name: string; opts?: SelectOptions; want: ReturnType<typeof nameSkip> }[] = [
+    { name: 'eth0', want: null },
+    { name: 'veth1234abcd', want: 'excluded' },
+    { name: 'cali0123', want: 'excluded' },
+    { name: 'lo', want: 'excluded' },
+    { name: 'lo2', want: null },
+    { name: 'veth0', opts: { allow: ['veth0'] }, want: null },
+    { name: 'eth1', opts: { allow: ['eth0'] }, want: 'notAllowed' },
+    { name: 'eth1', opts: { exclude: /^eth1$/ }, want: 'excluded' },
+  ];
+  for (const c of cases) {
+    it(`${c.name} ${JSON.stringify(c.opts ?? {})} → ${String(c.want)}`, () => assert.equal(nameSkip(c.name, c.opts), c.want));
+  }
+});
+
+describe('parseIfInet6', { timeout: 60_000 }, () => {
   it('keeps the first link-scope address per interface', () => {
     const text = [
       '00000000000000000000000000000001 01 80 10 80       lo',
@@ -68,7 +84,7 @@ describe('parseIfInet6', () => {
   });
 });
 
-describe('readLinks', () => {
+describe('readLinks', { timeout: 60_000 }, () => {
   const root = mkdtempSync(join(tmpdir(), 'ironlb-sysfs-'));
   after(() => rmSync(root, { recursive: true, force: true }));
   it('reads flags, type, MAC, master and link-local from a sysfs-shaped tree', () => {

@@ -83,14 +83,19 @@ export interface Selection {
   readonly skipped: readonly { readonly name: string; readonly family: 4 | 6; readonly reason: SkipReason }[];
 }
 
-function commonSkip(l: LinkRecord, opts: SelectOptions): SkipReason | null {
+/** Pure: why a link name alone rules it out (allow list, exclusion), or null if it may be eligible. */
+export function nameSkip(name: string, opts: SelectOptions = {}): 'notAllowed' | 'excluded' | null {
   if (opts.allow !== undefined) {
     // An explicit allow list is the operator's decision; the default exclusion would only get
     // in the way of e.g. a 'veth' uplink in a lab.
-    if (!opts.allow.includes(l.name)) return 'notAllowed';
-  } else if ((opts.exclude ?? DEFAULT_EXCLUDE).test(l.name)) {
-    return 'excluded';
+    return opts.allow.includes(name) ? null : 'notAllowed';
   }
+  return (opts.exclude ?? DEFAULT_EXCLUDE).test(name) ? 'excluded' : null;
+}
+
+function commonSkip(l: LinkRecord, opts: SelectOptions): SkipReason | null {
+  const byName = nameSkip(l.name, opts);
+  if (byName !== null) return byName;
   if ((l.flags & IFF_UP) === 0) return 'down';
   if ((l.flags & IFF_LOOPBACK) !== 0) return 'loopback';
   if (l.type !== ARPHRD_ETHER) return 'notEthernet';

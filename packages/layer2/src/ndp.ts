@@ -120,14 +120,25 @@ export function encodeIpv6(h: Ipv6Header, payload: Uint8Array): Uint8Array {
  * taken as is. Computing over a message whose checksum field holds a valid checksum yields 0.
  */
 export function icmpv6Checksum(src: Uint8Array, dst: Uint8Array, message: Uint8Array): number {
+  return icmpv6ChecksumAt(src, 0, dst, 0, message, 0, message.length);
+}
+
+/**
+ * icmpv6Checksum over byte ranges (source at `so`, destination at `dof`, `len` message bytes at
+ * `mo`), so the receive path can check a frame in place without views.
+ */
+export function icmpv6ChecksumAt(
+  src: Uint8Array, so: number, dst: Uint8Array, dof: number, msg: Uint8Array, mo: number, len: number,
+): number {
   let sum = 0;
   for (let i = 0; i < 16; i += 2) {
-    sum += (((src[i] ?? 0) << 8) | (src[i + 1] ?? 0)) + (((dst[i] ?? 0) << 8) | (dst[i + 1] ?? 0));
+    sum += (((src[so + i] ?? 0) << 8) | (src[so + i + 1] ?? 0)) + (((dst[dof + i] ?? 0) << 8) | (dst[dof + i + 1] ?? 0));
   }
-  sum += (message.length >>> 16) + (message.length & 0xffff) + NEXT_HEADER_ICMPV6;
-  const n = message.length;
-  for (let i = 0; i + 1 < n; i += 2) sum += ((message[i] ?? 0) << 8) | (message[i + 1] ?? 0);
-  if (n & 1) sum += (message[n - 1] ?? 0) << 8;
+  sum += (len >>> 16) + (len & 0xffff) + NEXT_HEADER_ICMPV6;
+  const end = mo + len;
+  let i = mo;
+  for (; i + 1 < end; i += 2) sum += ((msg[i] ?? 0) << 8) | (msg[i + 1] ?? 0);
+  if (i < end) sum += (msg[i] ?? 0) << 8;
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   return ~sum & 0xffff;
 }
