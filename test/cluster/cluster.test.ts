@@ -192,11 +192,9 @@ describe('ironlb on a real cluster', { timeout: 30 * 60_000 }, () => {
     await failover(t, 'kubelet stopped', (n) => c.stopKubelet(n), (n) => c.startKubelet(n), 150_000);
   });
 
-  // Known failure, reported to the lead: while the drained node's Pod is terminating (ready=false,
-  // serving=true) the speaker keeps the VIP there, although the other node has a ready endpoint;
-  // the VIP moves only once that Pod stops serving, and requests fail in between. kube-proxy
-  // prefers ready endpoints over serving-terminating ones; the election should do the same.
-  test('kubectl drain of the announcing node: the VIP moves before its Pods are gone', { timeout: 6 * 60_000, todo: 'speaker: prefer nodes with ready endpoints over terminating ones (ETP=Local)' }, async (t) => {
+  // While the drained node's Pod terminates (ready=false, serving=true) the other node has a ready
+  // endpoint: the election prefers ready endpoints (as kube-proxy does), so the VIP moves at once.
+  test('kubectl drain of the announcing node: the VIP moves before its Pods are gone', { timeout: 6 * 60_000 }, async (t) => {
     setPolicy(c, 'web', 'Local');
     await waitSpeakersJoined(c);
     const probe = new Probe(c, vip);

@@ -50,8 +50,8 @@ class RecordingPort implements AnnouncePort {
   withdraw(ip: string, owner: string): void {
     this.calls.push(`withdraw ${ip} ${owner}`);
   }
-  reassert(ip: string): void {
-    this.calls.push(`reassert ${ip}`);
+  reassert(ip: string, against: 'peer' | 'foreign'): void {
+    this.calls.push(`reassert ${ip} ${against}`);
   }
   async probe(ip: string): Promise<ProbeOutcome> {
     this.calls.push(`probe ${ip}`);
@@ -144,7 +144,7 @@ describe('AnnouncementSet', () => {
     port.take();
     set.onClaim(ip, MAC.n1 ?? '');
     set.onClaim(ip, FOREIGN.toUpperCase());
-    assert.deepEqual(port.take(), [`reassert ${ip}`]);
+    assert.deepEqual(port.take(), [`reassert ${ip} foreign`]);
     assert.deepEqual(reports, [{ kind: 'conflict', ip, mac: FOREIGN, owners: ['ns/a'] }]);
   });
 
@@ -154,7 +154,7 @@ describe('AnnouncementSet', () => {
     top.set.reconcile(want());
     top.port.take();
     top.set.onClaim(ip, MAC[lo] ?? '');
-    assert.deepEqual(top.port.take(), [`reassert ${ip}`]);
+    assert.deepEqual(top.port.take(), [`reassert ${ip} peer`]);
 
     const low = setup(lo);
     low.set.reconcile(want());
@@ -191,5 +191,30 @@ describe('AnnouncementSet', () => {
     assert.deepEqual(port.take(), [`withdraw ${ip} ns/a`]);
     await clock.advance(120_000);
     assert.deepEqual(port.take(), [], 'no probe after close');
+  });
+});
+
+describe('AnnouncementSet: a probe answered by a higher-ranked peer', () => {
+  it('yields instead of announcing (our view of the cluster is behind), and reclaims when it goes silent', async () => {
+    const [hi = '', lo = ''] = ranked;
+    const { set, port, clock } = setup(lo);
+    port.answers = [[MAC[hi] ?? ''], []];
+    set.reconcile(want(true));
+    await flush();
+    set.reconcile(want(true));
+    assert.deepEqual(port.take(), [`probe ${ip}`], 'not announced while the peer answers');
+    assert.deepEqual(set.yielded(), new Map([[ip, hi]]));
+    await clock.advance(5000);
+    set.reconcile(want(true));
+    assert.ok(port.take().includes(`announce ${ip} ns/a`));
+  });
+  it('a lower-ranked peer answering does not stop us (a rolling restart hands the IP back)', async () => {
+    const [hi = '', lo = ''] = ranked;
+    const { set, port } = setup(hi);
+    port.answers = [[MAC[lo] ?? '']];
+    set.reconcile(want(true));
+    await flush();
+    set.reconcile(want(true));
+    assert.deepEqual(port.take(), [`probe ${ip}`, `announce ${ip} ns/a`]);
   });
 });

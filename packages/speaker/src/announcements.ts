@@ -14,7 +14,7 @@
  * Time and I/O are injected (clock, announcement port), so every transition is a unit test.
  */
 import { applyDiff, diffAnnouncements } from './diff.js';
-import { type ClaimContext, YieldTable, decideClaim } from './guard.js';
+import { type ClaimContext, YieldTable, decideClaim, outranks } from './guard.js';
 
 /** What a probe saw: the MACs that answered for the IP (empty: nobody). */
 export interface ProbeOutcome {
@@ -27,8 +27,12 @@ export interface AnnouncePort {
   announce(ip: string, owner: string): void;
   /** Stops `owner`'s hold on `ip` (silence once no owner is left). */
   withdraw(ip: string, owner: string): void;
-  /** Sends a gratuitous announcement for a held IP now (rate-limited by the port). */
-  reassert(ip: string): void;
+  /**
+   * Sends a gratuitous announcement for a held IP now. Against a foreign host this is an RFC 5227
+   * defence (rate-limited by the port); against a peer speaker it restarts the burst, so the peer
+   * sees us and yields even if one frame is lost.
+   */
+  reassert(ip: string, against: 'peer' | 'foreign'): void;
   /** Asks the segment who answers for `ip` (never rejects; nobody answering is `macs: []`). */
   probe(ip: string): Promise<ProbeOutcome>;
 }
@@ -170,11 +174,11 @@ export class AnnouncementSet {
       case 'ignore':
         return;
       case 'reassert':
-        this.#o.port.reassert(ip);
+        this.#o.port.reassert(ip, 'peer');
         this.#o.report({ kind: 'reasserted', ip, peer: v.peer });
         return;
       case 'conflict':
-        this.#o.port.reassert(ip);
+        this.#o.port.reassert(ip, 'foreign');
         this.#o.report({ kind: 'conflict', ip, mac: m, owners: [...(this.#held.get(ip) ?? [])] });
         return;
       case 'yield': {
@@ -219,6 +223,16 @@ export class AnnouncementSet {
     const foreign = this.#foreignMac(out);
     if (foreign === undefined) {
       this.#gates.set(ip, { kind: 'clear' });
+      // A peer that outranks us already answers: our view of the cluster is behind (we just
+      // started and have not heard everyone yet). Let it keep the IP until the lease says otherwise.
+      const w = this.#want.get(ip);
+      const boss = w === undefined ? undefined : out.macs.map((m) => this.#o.peerOfMac(m.toLowerCase())).find((p) => p !== undefined && p !== this.#o.self && outranks(p, this.#o.self, w.electionIp));
+      if (boss !== undefined) {
+        this.#yields.yieldTo(ip, boss);
+        this.#o.report({ kind: 'yielded', ip, peer: boss });
+        this.#startYieldProbe(ip);
+        this.#armYieldTimer();
+      }
     } else {
       this.#block(ip, foreign, this.#o.blockedProbeMs ?? 5000);
       this.#o.report({ kind: 'inUse', ip, mac: foreign, owners: this.#want.get(ip)?.owners ?? [] });

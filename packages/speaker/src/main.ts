@@ -11,16 +11,35 @@
  *   --ml-bind-port [IRONLB_ML_BIND_PORT]      default 7946 (UDP and TCP)
  *   --ml-preset [IRONLB_ML_PRESET]            fast (default), local or lan
  *   --ml-secret-key [IRONLB_ML_SECRET_KEY]    memberlist secret; default read from Secret `memberlist`
+ *   --ml-allow-plaintext [IRONLB_ML_ALLOW_PLAINTEXT=true]  gossip unencrypted when no key exists
+ *                                             (default: wait for the Secret, not ready)
  *   --interfaces [IRONLB_INTERFACES]          comma list: only these interfaces answer
  *   --exclude-interfaces [IRONLB_EXCLUDE_INTERFACES]  regex of interfaces never used
  *   --gratuitous-refresh [IRONLB_GRATUITOUS_REFRESH]  seconds between refreshes while leading (0 off; default 30)
  *   --log-level [LOG_LEVEL]                   default info
- *   --metrics-host / --metrics-port [IRONLB_METRICS_HOST / _PORT]  default 0.0.0.0:7472
+ *   --health-host / --health-port [IRONLB_HEALTH_HOST / _PORT]    /healthz, /readyz; default 0.0.0.0
+ *                                             on the metrics port (the kubelet probes the node IP)
+ *   --metrics-host / --metrics-port [IRONLB_METRICS_HOST / _PORT] /metrics; default 127.0.0.1:7472
+ *                                             (loopback only: on hostNetwork anything else is open
+ *                                             to the whole segment; set 0.0.0.0 to let Prometheus in)
+ * The speaker never exits because the Kubernetes API is unreachable: it waits (not ready) at
+ * start, and later keeps answering on its last state while /readyz says "degraded".
  */
 import { parseArgs } from 'node:util';
 import { createLogger, loadKubeConfig, startOpsServer } from '@ironlb/k8s';
 import type { PresetName } from '@ironlb/memberlist';
 import { Speaker } from './speaker.js';
+
+function fail(msg: string): never {
+  console.error(`ironlb speaker: ${msg}`);
+  process.exit(2);
+}
+
+function port(text: string, flag: string): number {
+  const n = Number(text);
+  if (!/^\d{1,5}$/.test(text.trim()) || n > 65535) fail(`${flag} must be a port number (0-65535), not ${JSON.stringify(text)}`);
+  return n;
+}
 
 function main(): void {
   const { values: v } = parseArgs({
@@ -34,10 +53,13 @@ function main(): void {
       'ml-bind-port': { type: 'string' },
       'ml-preset': { type: 'string' },
       'ml-secret-key': { type: 'string' },
+      'ml-allow-plaintext': { type: 'boolean' },
       interfaces: { type: 'string' },
       'exclude-interfaces': { type: 'string' },
       'gratuitous-refresh': { type: 'string' },
       'log-level': { type: 'string' },
+      'health-host': { type: 'string' },
+      'health-port': { type: 'string' },
       'metrics-host': { type: 'string' },
       'metrics-port': { type: 'string' },
     },
@@ -46,44 +68,59 @@ function main(): void {
   const env = process.env;
   const log = createLogger('ironlb-speaker', v['log-level'] ?? env['LOG_LEVEL'] ?? 'info');
   const nodeName = v['node-name'] ?? env['IRONLB_NODE_NAME'];
-  if (nodeName === undefined || nodeName === '') {
-    console.error('ironlb speaker: --node-name (or IRONLB_NODE_NAME) is required');
-    process.exit(2);
-  }
+  if (nodeName === undefined || nodeName === '') fail('--node-name (or IRONLB_NODE_NAME) is required');
   const preset = (v['ml-preset'] ?? env['IRONLB_ML_PRESET'] ?? 'fast') as PresetName;
-  if (!['fast', 'local', 'lan'].includes(preset)) {
-    console.error(`ironlb speaker: --ml-preset must be fast, local or lan, not ${preset}`);
-    process.exit(2);
-  }
+  if (!['fast', 'local', 'lan'].includes(preset)) fail(`--ml-preset must be fast, local or lan, not ${preset}`);
   const ifaces = (v.interfaces ?? env['IRONLB_INTERFACES'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  const exclude = v['exclude-interfaces'] ?? env['IRONLB_EXCLUDE_INTERFACES'];
-  const refresh = v['gratuitous-refresh'] ?? env['IRONLB_GRATUITOUS_REFRESH'];
+  const excludeText = v['exclude-interfaces'] ?? env['IRONLB_EXCLUDE_INTERFACES'];
+  let exclude: RegExp | undefined;
+  try {
+    exclude = excludeText !== undefined && excludeText !== '' ? new RegExp(excludeText) : undefined;
+  } catch (err) {
+    fail(`--exclude-interfaces is not a valid regular expression: ${String(err)}`);
+  }
+  const refreshText = v['gratuitous-refresh'] ?? env['IRONLB_GRATUITOUS_REFRESH'];
+  const refresh = refreshText === undefined ? undefined : Number(refreshText);
+  if (refresh !== undefined && !(refresh >= 0)) fail(`--gratuitous-refresh must be a number of seconds ≥ 0, not ${JSON.stringify(refreshText)}`);
   const lbClass = v['lb-class'] ?? env['IRONLB_LB_CLASS'];
+  const metricsPort = port(v['metrics-port'] ?? env['IRONLB_METRICS_PORT'] ?? '7472', '--metrics-port');
+  const metricsHost = v['metrics-host'] ?? env['IRONLB_METRICS_HOST'] ?? '127.0.0.1';
+  const healthPort = port(v['health-port'] ?? env['IRONLB_HEALTH_PORT'] ?? String(metricsPort), '--health-port');
+  const healthHost = v['health-host'] ?? env['IRONLB_HEALTH_HOST'] ?? '0.0.0.0';
+  const allowPlaintext = v['ml-allow-plaintext'] === true || env['IRONLB_ML_ALLOW_PLAINTEXT'] === 'true';
+  let kc;
+  try {
+    kc = loadKubeConfig(v.kubeconfig);
+  } catch (err) {
+    // A broken install (no kubeconfig, no service account): the one thing that cannot recover.
+    log.fatal({ err }, 'cannot load the Kubernetes client configuration');
+    process.exit(1);
+  }
   const speaker = new Speaker({
-    kc: loadKubeConfig(v.kubeconfig),
+    kc,
     log,
     nodeName,
     namespace: v.namespace ?? env['IRONLB_NAMESPACE'] ?? 'ironlb-system',
     configMapName: v['config-name'] ?? env['IRONLB_CONFIG_NAME'] ?? 'config',
     lbClass: lbClass === '' ? undefined : lbClass,
     bindAddr: v['ml-bind-addr'] ?? env['IRONLB_ML_BIND_ADDR'],
-    bindPort: Number(v['ml-bind-port'] ?? env['IRONLB_ML_BIND_PORT'] ?? 7946),
+    bindPort: port(v['ml-bind-port'] ?? env['IRONLB_ML_BIND_PORT'] ?? '7946', '--ml-bind-port'),
     preset,
     secret: v['ml-secret-key'] ?? env['IRONLB_ML_SECRET_KEY'],
+    allowPlaintext,
     interfaces: ifaces,
-    ...(exclude !== undefined && exclude !== '' ? { excludeInterfaces: new RegExp(exclude) } : {}),
-    ...(refresh !== undefined ? { refreshIntervalMs: Number(refresh) * 1000 } : {}),
-    onFatal: (err) => {
-      log.fatal({ err }, 'lost the Kubernetes API; exiting');
-      process.exit(1);
-    },
+    ...(exclude !== undefined ? { excludeInterfaces: exclude } : {}),
+    ...(refresh !== undefined ? { refreshIntervalMs: refresh * 1000 } : {}),
   });
+  // The process lives until a signal: servers and sockets are unref'd, and while the API is down
+  // and the speaker waits, nothing else would hold the event loop open.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   let stopping = false;
   const shutdown = (sig: string): void => {
     if (stopping) return;
     stopping = true;
     log.info({ op: 'shutdown', signal: sig }, 'leaving the cluster');
-    // SIGTERM must end within the 2 s grace: stop answering, leave, exit — whatever happens.
+    // SIGTERM must end within the 2 s grace: stop answering, leave, exit, whatever happens.
     setTimeout(() => process.exit(0), 1500).unref();
     speaker.stop().then(
       () => process.exit(0),
@@ -92,14 +129,23 @@ function main(): void {
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
-  startOpsServer(v['metrics-host'] ?? env['IRONLB_METRICS_HOST'] ?? '0.0.0.0', Number(v['metrics-port'] ?? env['IRONLB_METRICS_PORT'] ?? 7472), {
-    metrics: async () => speaker.metrics.registry.metrics(),
-    metricsContentType: speaker.metrics.registry.contentType,
-    healthy: () => speaker.healthy(),
-    ready: () => speaker.ready(),
+  startOpsServer({
+    healthHost,
+    healthPort,
+    metricsHost,
+    metricsPort,
+    handlers: {
+      metrics: async () => speaker.metrics.registry.metrics(),
+      metricsContentType: speaker.metrics.registry.contentType,
+      healthy: () => speaker.healthy(),
+      ready: () => speaker.readiness(),
+    },
   })
     .then(async () => speaker.start())
     .catch((err: unknown) => {
+      if (stopping) return;
+      // Bad flags or a broken host (port in use, no such Node address): exit with one clear line.
+      clearInterval(keepAlive);
       log.fatal({ err }, 'speaker failed to start');
       process.exit(1);
     });

@@ -1,26 +1,42 @@
 /**
- * The speaker process wiring: informers (Services, EndpointSlices, Nodes, the address-pool
- * ConfigMap) and memberlist events feed one debounced resync, which runs the pure `plan` and
- * applies the difference to the layer2 Announcer (answer ARP/NDP, gratuitous on gain, silence on
- * loss).
+ * The speaker process wiring. Informers (Services, EndpointSlices, Nodes, the address-pool
+ * ConfigMap, the memberlist Secret) and gossip events feed one debounced resync: the pure `plan`
+ * says which IPs this node should hold, `AnnouncementSet` adds what the wire says (probe first,
+ * conflicts, split brain) and drives the announcement protocol.
+ *
+ * What keeps the VIP up:
+ *  - the Kubernetes API going away degrades readiness only: informers retry forever and the
+ *    speaker keeps answering and gossiping on its last known state;
+ *  - gossip never runs without a key unless the operator says so (`allowPlaintext`): a speaker
+ *    without one waits, not ready, and says why; a new key in the Secret is rotated in without a
+ *    partition (keyrotation.ts), a deleted Secret changes nothing;
+ *  - only Nodes of this cluster with ironlb node meta are admitted to gossip (admission.ts);
+ *  - claims on the wire resolve split brains and foreign conflicts (guard.ts, announcements.ts).
  */
-import { CoreV1Api, type KubeConfig, type V1ConfigMap, type V1EndpointSlice, type V1Node, type V1Service } from '@kubernetes/client-node';
-import { Allocator, isConfigError, parseConfig } from '@ironlb/core';
+import type { KubeConfig, V1ConfigMap, V1EndpointSlice, V1Node, V1Secret, V1Service } from '@kubernetes/client-node';
+import { isConfigError, parseConfig, rangeContains, parseIP, type Pool } from '@ironlb/core';
 import {
+  ApiHealth,
   EventRecorder,
   MEMBERLIST_SECRET,
   MEMBERLIST_SECRET_KEY,
+  type Readiness,
   type ResilientInformer,
   configMapInformer,
   endpointSliceInformer,
   nodeInformer,
+  secretInformer,
   serviceInformer,
-  withKeepAlive,
 } from '@ironlb/k8s';
 import { Announcer, type AnnouncerOptions } from '@ironlb/layer2';
-import { Keyring, type Memberlist, type PresetName, createMemberlist, deriveKeySha256 } from '@ironlb/memberlist';
+import { Keyring, type PresetName, type Timing, createMemberlist, deriveKeySha256 } from '@ironlb/memberlist';
 import type { Logger } from 'pino';
+import { type AdmissionNode, admit } from './admission.js';
+import { AnnouncementSet, type Clock, type Report, type WantedIP } from './announcements.js';
+import { rotationStep } from './keyrotation.js';
 import { SpeakerMetrics } from './metrics.js';
+import { decodeNodeMeta, encodeNodeMeta, keyFingerprint } from './nodemeta.js';
+import type { AnnouncementProtocol, MembershipPort, WireClaim } from './ports.js';
 import { type EndpointView, type Snapshot, endpointViews, nodeView, plan, serviceView, sliceServiceKey } from './state.js';
 
 /** Options of the speaker. */
@@ -38,8 +54,12 @@ export interface SpeakerOptions {
   bindPort?: number;
   /** memberlist timing preset; default fast. */
   preset?: PresetName;
-  /** The memberlist secret string; default read from the `memberlist` Secret. */
+  /** Overrides on top of the preset. */
+  timing?: Partial<Timing>;
+  /** The memberlist secret string; default read (and watched) from the `memberlist` Secret. */
   secret?: string | undefined;
+  /** Gossip in clear text when no key exists (default false: wait for the Secret). */
+  allowPlaintext?: boolean;
   /** Only these interfaces answer (default: every eligible one). */
   interfaces?: readonly string[] | undefined;
   /** Regex of interfaces never used (default layer2's DEFAULT_EXCLUDE). */
@@ -47,48 +67,89 @@ export interface SpeakerOptions {
   /** Gratuitous refresh period while announcing (ms, 0 disables); default 30 s. */
   refreshIntervalMs?: number;
   metrics?: SpeakerMetrics;
-  onFatal?: (err: Error) => void;
   /** Overrides for the announcer (tests). */
   announcer?: AnnouncerOptions;
+  /** Test seams: the announcement protocol and the membership, and time. */
+  protocol?: AnnouncementProtocol;
+  membership?: (o: MembershipFactoryOptions) => MembershipPort;
+  clock?: Clock;
+  /** How long the first join may hold up the first decision (default 1500 ms). */
+  initialJoinTimeoutMs?: number;
 }
+
+/** What a membership factory is given. */
+export interface MembershipFactoryOptions {
+  name: string;
+  bindAddr: string;
+  bindPort: number;
+  key: Uint8Array | undefined;
+  meta: Uint8Array;
+  admit: (c: { name: string; addr: string; meta: Uint8Array }) => string | undefined;
+  onEvent: (type: 'join' | 'leave' | 'update', member: string) => void;
+}
+
+const realClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
 
 /** The running speaker. */
 export class Speaker {
   readonly metrics: SpeakerMetrics;
+  readonly health: ApiHealth;
   readonly #o: SpeakerOptions;
   readonly #log: Logger;
-  readonly #core: CoreV1Api;
+  readonly #clock: Clock;
   readonly #events: EventRecorder;
   readonly #services: ResilientInformer<V1Service>;
   readonly #slices: ResilientInformer<V1EndpointSlice>;
   readonly #nodes: ResilientInformer<V1Node>;
   readonly #configMaps: ResilientInformer<V1ConfigMap>;
-  #announcer: Announcer | undefined;
-  #ml: Memberlist | undefined;
-  /** The last good config's pools (only poolOf is used); undefined until a valid config arrives. */
-  #pools: Allocator | undefined;
-  /** ip → owners (service keys) currently announced by this node. */
-  #announced = new Map<string, Set<string>>();
+  readonly #secrets: ResilientInformer<V1Secret> | undefined;
+  #protocol: AnnouncementProtocol | undefined;
+  #ml: MembershipPort | undefined;
+  #set: AnnouncementSet | undefined;
+  /** The last good config's pools; undefined until a valid config arrives. */
+  #pools: readonly Pool[] | undefined;
+  /** IPs seen in some Service's status at an earlier resync (a new one is probed first). */
+  readonly #knownIPs = new Set<string>();
+  /** Last meta each peer advertised (kept while the peer is a Node, even when it is dead). */
+  readonly #peerMeta = new Map<string, { macs: readonly string[]; keys: readonly string[]; primary: string | null }>();
+  /** Gossip keys we know by fingerprint (the Secret's current one and those installed). */
+  readonly #keysByFp = new Map<string, Uint8Array>();
+  #announcedMetric = new Map<string, Set<string>>();
   #resyncScheduled = false;
   #ready = false;
+  #waiting = 'starting: waiting for the first list from the Kubernetes API';
   #stopping = false;
-  #rejoinTimer: NodeJS.Timeout | undefined;
+  #abort = new AbortController();
+  #timers: NodeJS.Timeout[] = [];
+  #lastMeta = '';
+  #rotating = false;
+  #keyless = false;
 
   constructor(o: SpeakerOptions) {
-    withKeepAlive(o.kc);
     this.#o = o;
     this.#log = o.log;
+    this.#clock = o.clock ?? realClock;
     this.metrics = o.metrics ?? new SpeakerMetrics();
-    this.#core = o.kc.makeApiClient(CoreV1Api);
+    this.health = new ApiHealth({ log: o.log.child({ component: 'api' }) });
+    this.metrics.addGauges(this.health.gauges());
     this.#events = new EventRecorder(o.kc, 'ironlb-speaker', o.log, o.nodeName);
-    const ctx = { kc: o.kc, log: o.log, onFatal: o.onFatal };
+    const ctx = { kc: o.kc, log: o.log, health: this.health };
     this.#services = serviceInformer(ctx);
     this.#slices = endpointSliceInformer(ctx);
     this.#nodes = nodeInformer(ctx);
     this.#configMaps = configMapInformer(ctx, o.namespace, o.configMapName ?? 'config');
+    this.#secrets = o.secret === undefined ? secretInformer(ctx, o.namespace, MEMBERLIST_SECRET) : undefined;
   }
 
-  /** Syncs informers, starts memberlist and the announcer, joins peers, runs the first resync. */
+  /**
+   * Waits for the API and the gossip key (as long as they take), starts the announcement
+   * protocol and gossip, joins peers and makes the first decision. Rejects only when stopped
+   * first or when the setup is broken (bad bind address, a port in use).
+   */
   async start(): Promise<void> {
     const resync = (): void => this.#scheduleResync();
     this.#services.on(resync);
@@ -103,56 +164,90 @@ export class Speaker {
       else this.#log.warn({ op: 'config' }, 'address-pool ConfigMap deleted; keeping the last good config');
       resync();
     });
-    await Promise.all([this.#services.start(), this.#slices.start(), this.#nodes.start(), this.#configMaps.start()]);
+    this.#secrets?.on(() => void this.#rotateKeys());
+    const signal = this.#abort.signal;
+    await Promise.all([this.#services, this.#slices, this.#nodes, this.#configMaps, ...(this.#secrets ? [this.#secrets] : [])].map(async (i) => i.start(signal)));
 
-    const self = this.#nodes.get(this.#o.nodeName);
-    if (self === undefined) throw new Error(`Node ${this.#o.nodeName} does not exist; --node-name must be this node's Kubernetes name`);
+    const self = await this.#waitFor(() => this.#nodes.get(this.#o.nodeName), `Node ${this.#o.nodeName} does not exist (is --node-name this node's Kubernetes name?)`);
     const bindAddr = this.#o.bindAddr ?? internalIPs(self)[0];
     if (bindAddr === undefined) throw new Error(`Node ${this.#o.nodeName} has no InternalIP; pass --ml-bind-addr`);
-    const secret = this.#o.secret ?? (await this.#readSecret());
-    this.#ml = createMemberlist({
+
+    const protocol = this.#o.protocol ?? this.#layer2();
+    this.#protocol = protocol;
+    protocol.start();
+
+    const key = await this.#initialKey();
+    if (key === undefined) {
+      this.#keyless = true;
+      this.#log.warn({ op: 'memberlist' }, 'no gossip key and --ml-allow-plaintext is set: gossip is NOT encrypted');
+    }
+    this.metrics.gossipEncrypted.set(key === undefined ? 0 : 1);
+    this.#set = new AnnouncementSet({
+      self: this.#o.nodeName,
+      port: protocol,
+      clock: this.#clock,
+      selfMacs: () => new Set(protocol.macs()),
+      peerOfMac: (mac) => this.#peerOfMac(mac),
+      onChange: resync,
+      report: (r) => this.#onReport(r),
+    });
+    protocol.onClaim((c: WireClaim) => {
+      this.#set?.onClaim(c.ip, c.mac);
+      this.#syncAnnouncedMetric();
+    });
+
+    const factory = this.#o.membership ?? ((f: MembershipFactoryOptions) => this.#memberlist(f));
+    const ml = factory({
       name: this.#o.nodeName,
       bindAddr,
       bindPort: this.#o.bindPort ?? 7946,
-      preset: this.#o.preset ?? 'fast',
-      ...(secret !== undefined ? { keyring: new Keyring([deriveKeySha256(secret)]) } : {}),
-      logger: this.#log.child({ component: 'memberlist' }),
-      onEvent: (ev) => {
-        this.#log.info({ op: 'memberEvent', event: ev.type, node: ev.member.name, state: ev.member.state }, 'membership changed; resyncing');
-        this.metrics.memberEvents.inc({ type: ev.type });
+      key,
+      meta: this.#meta(),
+      admit: (c) => {
+        const why = admit(c, (name) => this.#admissionNode(name));
+        if (why !== undefined) this.metrics.admissionRefusals.inc({ reason: why });
+        return why;
+      },
+      onEvent: (type, member) => {
+        this.#log.info({ op: 'memberEvent', event: type, node: member }, 'membership changed; resyncing');
+        this.metrics.memberEvents.inc({ type });
+        this.#learnPeers();
         resync();
+        if (type !== 'leave') void this.#rotateKeys();
       },
     });
-    if (secret === undefined) this.#log.warn({ op: 'memberlist' }, 'no memberlist secret: gossip is NOT encrypted');
-    await this.#ml.start();
-    this.#announcer = new Announcer({
-      logger: this.#log.child({ component: 'layer2' }),
-      ...(this.#o.refreshIntervalMs !== undefined ? { refreshIntervalMs: this.#o.refreshIntervalMs } : {}),
-      select: {
-        ...(this.#o.interfaces !== undefined && this.#o.interfaces.length > 0 ? { allow: this.#o.interfaces } : {}),
-        ...(this.#o.excludeInterfaces !== undefined ? { exclude: this.#o.excludeInterfaces } : {}),
-      },
-      onCount: (ev) => this.metrics.count(ev),
-      ...this.#o.announcer,
-    });
-    this.#announcer.start();
+    this.#ml = ml;
+    await ml.start();
     // Join before the first decision: a speaker that sees only itself alive would claim every IP.
-    await this.#joinPeers();
-    this.#rejoinTimer = setInterval(() => void this.#joinPeers(), 30_000);
-    this.#rejoinTimer.unref();
+    // Bounded: with every peer down (all speakers restarting) we must not wait for TCP timeouts;
+    // the probe before announcing and the split-brain guard cover a view that is still partial.
+    await Promise.race([this.#joinPeers(), sleep(this.#o.initialJoinTimeoutMs ?? 1500)]);
+    this.#learnPeers();
+    const rejoin = setInterval(() => void this.#joinPeers(), 30_000);
+    const metaCheck = setInterval(() => void this.#publishMeta(), 10_000);
+    rejoin.unref();
+    metaCheck.unref();
+    this.#timers.push(rejoin, metaCheck);
     this.#ready = true;
     this.#resync();
-    this.#log.info({ op: 'start', node: this.#o.nodeName, bindAddr, members: this.#ml.liveMembers().length }, 'speaker running');
+    void this.#rotateKeys();
+    this.#log.info({ op: 'start', node: this.#o.nodeName, bindAddr, members: this.#live().size }, 'speaker running');
   }
 
-  /** Ready once started. */
+  /** /readyz: starting (with why), ok, or degraded while the API is unreachable. */
+  readiness(): Readiness {
+    if (!this.#ready) return { ok: false, state: 'starting', detail: this.#waiting };
+    return this.health.readiness();
+  }
+
+  /** Ready once started and the API is reachable. */
   ready(): boolean {
-    return this.#ready;
+    return this.readiness().ok;
   }
 
-  /** Alive while informers are healthy. */
+  /** Liveness: the speaker never wedges on the API; there is nothing a restart would fix. */
   healthy(): boolean {
-    return [this.#services, this.#slices, this.#nodes, this.#configMaps].every((i) => !this.#ready || i.healthy());
+    return true;
   }
 
   /**
@@ -163,40 +258,219 @@ export class Speaker {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#ready = false;
-    if (this.#rejoinTimer) clearInterval(this.#rejoinTimer);
-    this.#announcer?.close();
-    this.#announced.clear();
-    for (const i of [this.#services, this.#slices, this.#nodes, this.#configMaps]) i.stop();
+    this.#abort.abort();
+    for (const t of this.#timers) clearInterval(t);
+    this.#set?.close();
+    this.#protocol?.close();
+    for (const i of [this.#services, this.#slices, this.#nodes, this.#configMaps, this.#secrets]) i?.stop();
     if (this.#ml) {
       await this.#ml.leave(500).catch(() => undefined);
       await this.#ml.shutdown().catch(() => undefined);
     }
   }
 
-  async #readSecret(): Promise<string | undefined> {
+  // ------------------------------------------------------------------ start-up pieces
+
+  /** Polls `get` until it returns something, saying why we wait (not ready meanwhile). */
+  async #waitFor<T>(get: () => T | undefined, why: string): Promise<T> {
+    let v = get();
+    if (v !== undefined) return v;
+    this.#waiting = `starting: ${why}`;
+    this.#log.warn({ op: 'start' }, why);
+    let n = 0;
+    while ((v = get()) === undefined) {
+      if (this.#stopping) throw new Error('speaker stopped while starting');
+      await sleep(250);
+      if (++n % 240 === 0) this.#log.warn({ op: 'start' }, `still ${why}`);
+    }
+    return v;
+  }
+
+  /** The key gossip starts with: the flag's, or the Secret's once it exists (waiting for it). */
+  async #initialKey(): Promise<Uint8Array | undefined> {
+    if (this.#o.secret !== undefined) return this.#remember(deriveKeySha256(this.#o.secret));
+    const fromSecret = (): Uint8Array | undefined => {
+      const s = this.#secretString();
+      return s === undefined ? undefined : this.#remember(deriveKeySha256(s));
+    };
+    const now = fromSecret();
+    if (now !== undefined || this.#o.allowPlaintext === true) return now;
+    return this.#waitFor(
+      fromSecret,
+      `waiting for the memberlist Secret ${this.#o.namespace}/${MEMBERLIST_SECRET} (key "${MEMBERLIST_SECRET_KEY}"): gossip never runs without a key (the controller creates it; --ml-allow-plaintext to gossip in clear text)`,
+    );
+  }
+
+  #secretString(): string | undefined {
+    const s = this.#secrets?.get(MEMBERLIST_SECRET, this.#o.namespace);
+    const b64 = s?.data?.[MEMBERLIST_SECRET_KEY];
+    if (b64 === undefined || b64 === '') return undefined;
+    return Buffer.from(b64, 'base64').toString('utf8');
+  }
+
+  #remember(key: Uint8Array): Uint8Array {
+    this.#keysByFp.set(keyFingerprint(key), key);
+    return key;
+  }
+
+  #layer2(): AnnouncementProtocol {
+    let claimHandler: (c: WireClaim) => void = () => undefined;
+    const a = new Announcer({
+      logger: this.#log.child({ component: 'layer2' }),
+      ...(this.#o.refreshIntervalMs !== undefined ? { refreshIntervalMs: this.#o.refreshIntervalMs } : {}),
+      select: {
+        ...(this.#o.interfaces !== undefined && this.#o.interfaces.length > 0 ? { allow: this.#o.interfaces } : {}),
+        ...(this.#o.excludeInterfaces !== undefined ? { exclude: this.#o.excludeInterfaces } : {}),
+      },
+      onCount: (ev) => this.metrics.count(ev),
+      onClaim: (c) => claimHandler({ ip: c.ip, mac: c.mac }),
+      ...this.#o.announcer,
+    });
+    this.metrics.watchLayer2(() => a.health());
+    return {
+      start: () => a.start(),
+      macs: () => a.interfaceMacs(),
+      onClaim: (cb) => {
+        claimHandler = cb;
+      },
+      announce: (ip, owner) => a.announce(ip, owner),
+      withdraw: (ip, owner) => a.withdraw(ip, owner),
+      reassert: (ip, against) => {
+        if (against === 'peer') a.reannounce(ip);
+        else a.reassert(ip);
+      },
+      probe: async (ip) => {
+        const r = await a.probe(ip).catch(() => undefined);
+        return { macs: r?.conflict ? [r.conflict.mac] : [] };
+      },
+      close: () => a.close(),
+    };
+  }
+
+  #memberlist(f: MembershipFactoryOptions): MembershipPort {
+    const ml = createMemberlist({
+      name: f.name,
+      bindAddr: f.bindAddr,
+      bindPort: f.bindPort,
+      preset: this.#o.preset ?? 'fast',
+      ...(this.#o.timing !== undefined ? { timing: this.#o.timing } : {}),
+      ...(f.key !== undefined ? { keyring: new Keyring([f.key]) } : {}),
+      meta: f.meta,
+      admit: f.admit,
+      logger: this.#log.child({ component: 'memberlist' }),
+      onEvent: (ev) => f.onEvent(ev.type, ev.member.name),
+    });
+    this.metrics.watchMemberlist(() => ml.stats());
+    return ml;
+  }
+
+  // ------------------------------------------------------------------ gossip: peers, meta, keys
+
+  #admissionNode(name: string): AdmissionNode | undefined {
+    const n = this.#nodes.get(name);
+    if (n === undefined) return undefined;
+    const addresses = (n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').map((a) => a.address);
+    return { name, addresses };
+  }
+
+  #live(): Set<string> {
+    const ml = this.#ml;
+    if (ml === undefined) return new Set();
+    return new Set(ml.members().filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => m.name));
+  }
+
+  /** Refreshes the peers' MACs and keys from their meta; forgets peers that are no Node any more. */
+  #learnPeers(): void {
+    const ml = this.#ml;
+    if (ml === undefined) return;
+    for (const m of ml.members()) {
+      if (m.name === this.#o.nodeName) continue;
+      const meta = decodeNodeMeta(m.meta);
+      if (meta !== null) this.#peerMeta.set(m.name, meta);
+    }
+    for (const name of [...this.#peerMeta.keys()]) if (this.#nodes.get(name) === undefined) this.#peerMeta.delete(name);
+  }
+
+  #peerOfMac(mac: string): string | undefined {
+    const m = mac.toLowerCase();
+    for (const [name, meta] of this.#peerMeta) if (meta.macs.includes(m)) return name;
+    return undefined;
+  }
+
+  #meta(): Uint8Array {
+    const keys = this.#ml?.keys() ?? [...this.#keysByFp.values()].slice(0, 1);
+    const fps = keys.map(keyFingerprint);
+    return encodeNodeMeta({ macs: (this.#protocol?.macs() ?? []).map((m) => m.toLowerCase()), keys: fps, primary: fps[0] ?? null });
+  }
+
+  /** Re-advertises our meta when it changed (interfaces, keys). */
+  async #publishMeta(): Promise<void> {
+    const ml = this.#ml;
+    if (ml === undefined || this.#stopping) return;
+    const meta = this.#meta();
+    const text = Buffer.from(meta).toString('hex');
+    if (text === this.#lastMeta) return;
+    this.#lastMeta = text;
+    await ml.updateMeta(meta).catch((err: unknown) => this.#log.warn({ op: 'meta', err }, 'could not publish node meta'));
+  }
+
+  /** One step of key rotation (see keyrotation.ts); re-runs itself while steps remain. */
+  async #rotateKeys(): Promise<void> {
+    const ml = this.#ml;
+    if (ml === undefined || this.#stopping || this.#rotating) return;
+    if (this.#keyless) {
+      if (this.#secretString() !== undefined) this.#log.warn({ op: 'keys' }, 'a memberlist Secret exists now but gossip started in clear text; restart the speaker to encrypt');
+      return;
+    }
+    this.#rotating = true;
     try {
-      const s = await this.#core.readNamespacedSecret({ name: MEMBERLIST_SECRET, namespace: this.#o.namespace });
-      const b64 = s.data?.[MEMBERLIST_SECRET_KEY];
-      return b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8');
-    } catch (err) {
-      this.#log.warn({ op: 'memberlistSecret', err }, `cannot read Secret ${this.#o.namespace}/${MEMBERLIST_SECRET}`);
-      return undefined;
+      const s = this.#o.secret ?? this.#secretString();
+      const desired = s === undefined ? undefined : keyFingerprint(this.#remember(deriveKeySha256(s)));
+      if (s === undefined && this.#secrets !== undefined) this.#log.debug({ op: 'keys' }, 'memberlist Secret absent; keeping the current keys');
+      for (let round = 0; round < 4; round++) {
+        const installed = ml.keys().map(keyFingerprint);
+        this.metrics.gossipKeys.set(installed.length);
+        const live = this.#live();
+        this.#learnPeers();
+        const peers = [...live].filter((n) => n !== this.#o.nodeName).map((name) => ({ name, keys: this.#peerMeta.get(name)?.keys ?? [], primary: this.#peerMeta.get(name)?.primary ?? null }));
+        const steps = rotationStep(desired, { installed, primary: installed[0] ?? null }, peers);
+        if (steps.length === 0) break;
+        for (const st of steps) {
+          const key = this.#keysByFp.get(st.fp);
+          if (key === undefined) continue;
+          if (st.kind === 'install') ml.addKey(key);
+          else if (st.kind === 'use') ml.useKey(key);
+          else {
+            ml.removeKey(key);
+            this.#keysByFp.delete(st.fp);
+          }
+          this.#log.info({ op: 'keys', step: st.kind, key: st.fp }, `gossip key rotation: ${st.kind} ${st.fp}`);
+        }
+        const after = ml.keys().map(keyFingerprint);
+        this.metrics.gossipKeys.set(after.length);
+        if (steps.some((x) => x.kind === 'remove') && after.length === 1) this.metrics.keyRotations.inc();
+        await this.#publishMeta();
+      }
+    } finally {
+      this.#rotating = false;
     }
   }
 
   async #joinPeers(): Promise<void> {
     const ml = this.#ml;
     if (ml === undefined || this.#stopping) return;
-    const known = new Set(ml.liveMembers().map((m) => m.addr));
+    const known = new Set(ml.members().filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => m.name));
     const peers = this.#nodes
       .list()
-      .filter((n) => n.metadata?.name !== this.#o.nodeName)
+      .filter((n) => n.metadata?.name !== this.#o.nodeName && !known.has(n.metadata?.name ?? ''))
       .map((n) => internalIPs(n)[0])
-      .filter((ip): ip is string => ip !== undefined && !known.has(ip));
+      .filter((ip): ip is string => ip !== undefined);
     if (peers.length === 0) return;
     const joined = await ml.join(peers);
     this.#log.debug({ op: 'join', peers, joined }, 'joined peers');
   }
+
+  // ------------------------------------------------------------------ config and decisions
 
   #applyConfig(cm: V1ConfigMap): void {
     const text = cm.data?.['config'];
@@ -206,8 +480,19 @@ export class Speaker {
       this.#log.error({ op: 'config', err: parsed?.message ?? 'no data key "config"' }, 'invalid address-pool config; keeping the last good one');
       return;
     }
-    this.#pools = new Allocator(parsed);
+    if (parsed.blank && this.#pools !== undefined) {
+      // An empty text (a templating mistake) is not "no pools": the controller keeps the last good config too.
+      this.#log.warn({ op: 'config' }, 'address-pool config is empty; keeping the last good one');
+      return;
+    }
+    this.#pools = parsed.pools;
     this.metrics.configStale.set(0);
+  }
+
+  #inPool(ip: string): boolean {
+    const parsed = parseIP(ip);
+    if (parsed === null || this.#pools === undefined) return false;
+    return this.#pools.some((p) => p.addresses.some((r) => rangeContains(r, parsed)));
   }
 
   #scheduleResync(): void {
@@ -220,9 +505,8 @@ export class Speaker {
   }
 
   #resync(): void {
-    const ml = this.#ml;
-    const announcer = this.#announcer;
-    if (ml === undefined || announcer === undefined || this.#stopping) return;
+    const set = this.#set;
+    if (set === undefined || !this.#ready || this.#stopping) return;
     const endpoints = new Map<string, EndpointView[]>();
     for (const slice of this.#slices.list()) {
       const key = sliceServiceKey(slice);
@@ -231,54 +515,90 @@ export class Speaker {
       if (list === undefined) endpoints.set(key, endpointViews(slice));
       else list.push(...endpointViews(slice));
     }
-    const alive = new Set(ml.liveMembers().map((m) => m.name));
+    const alive = this.#live();
+    const services = this.#services.list().flatMap((s) => serviceView(s, this.#o.lbClass) ?? []);
     const snapshot: Snapshot = {
       self: this.#o.nodeName,
-      services: this.#services.list().flatMap((s) => serviceView(s, this.#o.lbClass) ?? []),
+      services,
       endpoints,
       nodes: this.#nodes.list().map(nodeView),
       alive,
       // Without a valid config nothing is announced: we cannot tell our IPs from anyone's.
-      inPool: (ip) => this.#pools?.poolOf(ip) !== undefined,
+      inPool: (ip) => this.#inPool(ip),
     };
     const p = plan(snapshot);
     this.metrics.membersAlive.set(alive.size);
-    // Withdraw first, so an IP moving between services is never announced twice over.
-    for (const [ip, owners] of this.#announced) {
-      const want = new Set(p.announce.get(ip) ?? []);
+    const electionIp = new Map(services.map((s) => [s.key, s.ips[0] ?? '']));
+    const want = new Map<string, WantedIP>();
+    for (const [ip, owners] of p.announce) {
+      want.set(ip, { owners, electionIp: electionIp.get(owners[0] ?? '') ?? ip, probeFirst: !this.#knownIPs.has(ip) });
+    }
+    for (const s of services) for (const ip of s.ips) this.#knownIPs.add(ip);
+    set.reconcile(want);
+    this.#syncAnnouncedMetric();
+  }
+
+  /** Keeps the announced gauge and the nodeAssigned Events in step with what is held. */
+  #syncAnnouncedMetric(): void {
+    const held = this.#set?.held() ?? new Map<string, Set<string>>();
+    for (const [ip, owners] of this.#announcedMetric) {
       for (const owner of owners) {
-        if (want.has(owner)) continue;
-        announcer.withdraw(ip, owner);
-        owners.delete(owner);
+        if (held.get(ip)?.has(owner) === true) continue;
         this.metrics.announced.remove({ service: owner, ip, node: this.#o.nodeName });
         this.#log.info({ op: 'withdraw', svc: owner, ip }, 'stopped announcing');
       }
-      if (owners.size === 0) this.#announced.delete(ip);
     }
-    const gained = new Set<string>();
-    for (const [ip, owners] of p.announce) {
-      const have = this.#announced.get(ip) ?? new Set<string>();
+    for (const [ip, owners] of held) {
       for (const owner of owners) {
-        if (have.has(owner)) continue;
-        announcer.announce(ip, owner);
-        have.add(owner);
-        gained.add(owner);
+        if (this.#announcedMetric.get(ip)?.has(owner) === true) continue;
         this.metrics.announced.set({ service: owner, ip, node: this.#o.nodeName }, 1);
         this.#log.info({ op: 'announce', svc: owner, ip }, 'announcing');
+        this.#serviceEvent(owner, 'Normal', 'nodeAssigned', `announcing from node "${this.#o.nodeName}" with protocol "layer2"`);
       }
-      this.#announced.set(ip, have);
     }
-    for (const key of gained) {
-      const [namespace = '', name = ''] = key.split('/');
-      const svc = this.#services.get(name, namespace);
-      void this.#events.record(
-        { kind: 'Service', apiVersion: 'v1', namespace, name, uid: svc?.metadata?.uid },
-        'Normal',
-        'nodeAssigned',
-        `announcing from node "${this.#o.nodeName}" with protocol "layer2"`,
-      );
+    this.#announcedMetric = held;
+  }
+
+  #serviceEvent(key: string, type: 'Normal' | 'Warning', reason: string, message: string): void {
+    const [namespace = '', name = ''] = key.split('/');
+    const svc = this.#services.get(name, namespace);
+    void this.#events.record({ kind: 'Service', apiVersion: 'v1', namespace, name, uid: svc?.metadata?.uid }, type, reason, message);
+  }
+
+  #onReport(r: Report): void {
+    switch (r.kind) {
+      case 'conflict':
+        this.metrics.conflicts.inc({ kind: 'claimed' });
+        this.#log.warn({ op: 'conflict', ip: r.ip, mac: r.mac }, 'another host claims an IP we announce; defending it');
+        for (const o of r.owners) this.#serviceEvent(o, 'Warning', 'AddressConflict', `IP ${r.ip} is also claimed by ${r.mac}, which is not an ironlb speaker; node "${this.#o.nodeName}" defends it`);
+        return;
+      case 'inUse':
+        this.metrics.conflicts.inc({ kind: 'inUse' });
+        this.#log.warn({ op: 'probe', ip: r.ip, mac: r.mac }, 'IP already in use by another host; not announcing it');
+        for (const o of r.owners) this.#serviceEvent(o, 'Warning', 'AddressConflict', `IP ${r.ip} is already in use by ${r.mac} on the network; not announcing it until that host releases it`);
+        return;
+      case 'freed':
+        this.#log.info({ op: 'probe', ip: r.ip }, 'IP no longer in use by another host; announcing it');
+        for (const o of r.owners) this.#serviceEvent(o, 'Normal', 'AddressConflictResolved', `IP ${r.ip} is no longer answered by another host; announcing it`);
+        return;
+      case 'yielded':
+        this.metrics.splitBrain.inc({ action: 'yield' });
+        this.#log.warn({ op: 'splitBrain', ip: r.ip, peer: r.peer }, 'a higher-ranked speaker answers for this IP too (gossip partition?); yielding it');
+        this.#syncAnnouncedMetric();
+        return;
+      case 'reasserted':
+        this.metrics.splitBrain.inc({ action: 'reassert' });
+        this.#log.warn({ op: 'splitBrain', ip: r.ip, peer: r.peer }, 'a lower-ranked speaker answers for this IP too (gossip partition?); re-asserting');
+        return;
+      case 'reclaimed':
+        this.#log.info({ op: 'splitBrain', ip: r.ip }, 'the speaker we yielded to went silent; the election decides again');
+        return;
     }
   }
+}
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms).unref());
 }
 
 /** A Node's InternalIP addresses, IPv4 first. */

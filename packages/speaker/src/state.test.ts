@@ -5,7 +5,7 @@ import { electionHash } from '@ironlb/core';
 import { type EndpointView, type NodeView, type Snapshot, endpointViews, nodeView, plan } from './state.js';
 
 const nodes: NodeView[] = ['n1', 'n2', 'n3'].map((name) => ({ name, networkUnavailable: false, excluded: false }));
-const everywhere: EndpointView[] = nodes.map((n) => ({ nodeName: n.name, serving: true }));
+const everywhere: EndpointView[] = nodes.map((n) => ({ nodeName: n.name, ready: true, serving: true }));
 
 function order(ip: string, names: string[]): string[] {
   return [...names].sort((a, b) => Buffer.compare(electionHash(a, ip), electionHash(b, ip)));
@@ -40,15 +40,32 @@ describe('plan', () => {
     assert.equal(plan(snap({ nodes: nodes2 })).decisions[0]?.winner, third);
   });
   it('does not announce a service without serving endpoints', () => {
-    const p = plan(snap({ endpoints: new Map([['ns/a', [{ nodeName: 'n1', serving: false }]]]) }));
+    const p = plan(snap({ endpoints: new Map([['ns/a', [{ nodeName: 'n1', ready: false, serving: false }]]]) }));
     assert.deepEqual(p.decisions[0], { key: 'ns/a', ips: [ip], winner: null, reason: 'noServingEndpoints' });
     assert.equal(p.announce.size, 0);
   });
   it('with externalTrafficPolicy Local, only a node hosting an endpoint announces', () => {
     const last = ranked[2] as string;
-    const p = plan(snap({ self: last, services: [{ key: 'ns/a', ips: [ip], trafficPolicy: 'Local' }], endpoints: new Map([['ns/a', [{ nodeName: last, serving: true }]]]) }));
+    const p = plan(snap({ self: last, services: [{ key: 'ns/a', ips: [ip], trafficPolicy: 'Local' }], endpoints: new Map([['ns/a', [{ nodeName: last, ready: true, serving: true }]]]) }));
     assert.equal(p.decisions[0]?.winner, last);
     assert.deepEqual([...p.announce.entries()], [[ip, ['ns/a']]]);
+  });
+  it('Local: a node whose only endpoint is terminating (serving, not ready) hands over to a node with a ready one', () => {
+    const [first, , last] = ranked as [string, string, string];
+    const eps = [
+      { nodeName: first, ready: false, serving: true },
+      { nodeName: last, ready: true, serving: true },
+    ];
+    const p = plan(snap({ self: last, services: [{ key: 'ns/a', ips: [ip], trafficPolicy: 'Local' }], endpoints: new Map([['ns/a', eps]]) }));
+    assert.equal(p.decisions[0]?.winner, last, 'the drained node gives the IP up while its Pod still serves');
+  });
+  it('Local: with no ready endpoint anywhere, a terminating-but-serving one still keeps the IP announced', () => {
+    const [first] = ranked as [string];
+    const eps = [{ nodeName: first, ready: false, serving: true }];
+    const p = plan(snap({ self: first, services: [{ key: 'ns/a', ips: [ip], trafficPolicy: 'Local' }], endpoints: new Map([['ns/a', eps]]) }));
+    assert.equal(p.decisions[0]?.winner, first);
+    const cluster = plan(snap({ self: first, endpoints: new Map([['ns/a', eps]]) }));
+    assert.equal(cluster.decisions[0]?.winner, first, 'Cluster policy: serving endpoints count when none is ready');
   });
   it('puts services sharing an IP on the same node and refuses IPs outside every pool', () => {
     const shared = snap({
@@ -70,7 +87,7 @@ describe('plan', () => {
 });
 
 describe('adapters', () => {
-  it('counts an endpoint as serving when ready is unset/true or serving is true', () => {
+  it('reads ready (unset or true) and serving (ready, or serving while terminating)', () => {
     const views = endpointViews({
       addressType: 'IPv4',
       endpoints: [
@@ -80,6 +97,7 @@ describe('adapters', () => {
       ],
     });
     assert.deepEqual(views.map((v) => v.serving), [true, true, false]);
+    assert.deepEqual(views.map((v) => v.ready), [true, false, false]);
   });
   it('reads NetworkUnavailable and the exclude label from a Node', () => {
     const v = nodeView({

@@ -22,6 +22,9 @@ export interface ServiceView {
 /** What the speaker needs of an endpoint. */
 export interface EndpointView {
   nodeName: string | undefined;
+  /** Ready: takes new connections (kube-proxy's first choice). */
+  ready: boolean;
+  /** Serving: ready, or terminating but still serving (kube-proxy's fallback when none is ready). */
   serving: boolean;
 }
 
@@ -72,15 +75,27 @@ export function plan(s: Snapshot): Plan {
       continue;
     }
     const eps = s.endpoints.get(svc.key) ?? [];
-    const servingOn = new Set(eps.filter((e) => e.serving && e.nodeName !== undefined).map((e) => e.nodeName));
-    const candidates: ElectionCandidate[] = s.nodes.map((n) => ({
-      name: n.name,
-      alive: s.alive.has(n.name),
-      networkUnavailable: n.networkUnavailable,
-      excludedByLabel: n.excluded,
-      hasServingEndpoint: servingOn.has(n.name),
-    }));
-    const r = electAnnouncer({ serviceIPs: svc.ips, candidates, trafficPolicy: svc.trafficPolicy, anyServingEndpoint: eps.some((e) => e.serving) });
+    const on = (pick: (e: EndpointView) => boolean): Set<string | undefined> => new Set(eps.filter((e) => pick(e) && e.nodeName !== undefined).map((e) => e.nodeName));
+    const elect = (endpointsOn: Set<string | undefined>, any: boolean): ReturnType<typeof electAnnouncer> =>
+      electAnnouncer({
+        serviceIPs: svc.ips,
+        candidates: s.nodes.map((n): ElectionCandidate => ({
+          name: n.name,
+          alive: s.alive.has(n.name),
+          networkUnavailable: n.networkUnavailable,
+          excludedByLabel: n.excluded,
+          hasServingEndpoint: endpointsOn.has(n.name),
+        })),
+        trafficPolicy: svc.trafficPolicy,
+        anyServingEndpoint: any,
+      });
+    // As kube-proxy does: ready endpoints first; terminating-but-serving ones only when no
+    // eligible node has a ready one (so a drained node hands its IP over while its Pod still
+    // serves, instead of keeping it until the Pod is gone).
+    let r = elect(on((e) => e.ready), eps.some((e) => e.ready));
+    if (r.winner === null && (r.reason === 'noServingEndpoints' || r.reason === 'noLocalEndpointCandidates')) {
+      r = elect(on((e) => e.serving), eps.some((e) => e.serving));
+    }
     if (r.winner === null) {
       decisions.push({ key: svc.key, ips: svc.ips, winner: null, reason: r.reason });
       continue;
@@ -109,13 +124,14 @@ export function sliceServiceKey(slice: V1EndpointSlice): string | undefined {
 }
 
 /**
- * Endpoints of a slice. An endpoint serves when `ready` is unset or true, or `serving` is true
- * (a terminating pod that still serves keeps the IP announced, as in MetalLB).
+ * Endpoints of a slice. Ready when `ready` is unset or true (the API's meaning); serving when
+ * ready or `serving` is true (a terminating Pod that still serves).
  */
 export function endpointViews(slice: V1EndpointSlice): EndpointView[] {
   return (slice.endpoints ?? []).map((e) => {
     const c = e.conditions ?? {};
-    return { nodeName: e.nodeName ?? undefined, serving: c.ready === undefined || c.ready === null || c.ready === true || c.serving === true };
+    const ready = c.ready === undefined || c.ready === null || c.ready === true;
+    return { nodeName: e.nodeName ?? undefined, ready, serving: ready || c.serving === true };
   });
 }
 
