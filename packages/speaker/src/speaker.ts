@@ -112,8 +112,12 @@ export class Speaker {
   #set: AnnouncementSet | undefined;
   /** The last good config's pools; undefined until a valid config arrives. */
   #pools: readonly Pool[] | undefined;
-  /** IPs seen in some Service's status at an earlier resync (a new one is probed first). */
-  readonly #knownIPs = new Set<string>();
+  /**
+   * IPs some node was elected for at an earlier resync, so some speaker announced them. Taking
+   * one over (failover) needs no probe; an IP never elected before (new, or without endpoints
+   * until now), and every IP right after start, is probed before its first announcement.
+   */
+  #electedIPs = new Set<string>();
   /** Last meta each peer advertised (kept while the peer is a Node, even when it is dead). */
   readonly #peerMeta = new Map<string, { macs: readonly string[]; keys: readonly string[]; primary: string | null }>();
   /** Gossip keys we know by fingerprint (the Secret's current one and those installed). */
@@ -531,9 +535,11 @@ export class Speaker {
     const electionIp = new Map(services.map((s) => [s.key, s.ips[0] ?? '']));
     const want = new Map<string, WantedIP>();
     for (const [ip, owners] of p.announce) {
-      want.set(ip, { owners, electionIp: electionIp.get(owners[0] ?? '') ?? ip, probeFirst: !this.#knownIPs.has(ip) });
+      want.set(ip, { owners, electionIp: electionIp.get(owners[0] ?? '') ?? ip, probeFirst: !this.#electedIPs.has(ip) });
     }
-    for (const s of services) for (const ip of s.ips) this.#knownIPs.add(ip);
+    const elected = new Set<string>();
+    for (const d of p.decisions) for (const ip of d.ips) if (d.winner !== null || this.#electedIPs.has(ip)) elected.add(ip);
+    this.#electedIPs = elected;
     set.reconcile(want);
     this.#syncAnnouncedMetric();
   }
