@@ -14,6 +14,7 @@
  *  - api_outage_failed_probes: kube-apiserver killed for S seconds (default 300): failed requests.
  * Every step is bounded in time; the lab is torn down whatever happens.
  */
+import { join } from 'node:path';
 import { type LabNode } from '../lab/lab.js';
 import {
   type System,
@@ -118,7 +119,7 @@ export default async function bench(ctx: BenchContext): Promise<void> {
         const probe = await startHttpProbe(sys.lab, vip, 5, 500);
         await sleep(500);
         const t0 = probe.elapsed();
-        sys.lab.exec(intruder.netns, 'arping', ['-U', '-c', '1', '-I', 'eth0', '-s', vip, vip], 5000);
+        sys.lab.exec(intruder.netns, process.execPath, [join(import.meta.dirname, '..', 'e2e', 'tools', 'garp.mjs'), 'eth0', vip], 5000);
         await sleep(3000);
         const r = await probe.stop();
         // The hijack shows as failed requests; the client is back at the first success after them.
