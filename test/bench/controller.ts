@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- controller [--latency N] [--bulk N]`: the controller process (dist/main.js)
+ * `npm run bench -- controller [--latency N] [--bulk N]`: the controller process (its bundle)
  * against a real kube-apiserver + etcd on this machine.
  *
  * - create_to_ingress_p50_ms / _p99_ms: N (default 1000) Services created one after another (a user
@@ -47,7 +47,7 @@ export default async function bench(ctx: BenchContext): Promise<void> {
   const { core } = apiClients(kc);
   const kubeconfig = join(cp.dir, 'bench.kubeconfig');
   writeFileSync(kubeconfig, cp.kubeconfigYaml());
-  const controller = spawn(process.execPath, ['packages/controller/dist/main.js', '--kubeconfig', kubeconfig, '--metrics-port', '0', '--log-level', 'warn'], {
+  const controller = spawn(process.execPath, ['packages/controller/bundle/main.mjs', '--kubeconfig', kubeconfig, '--metrics-port', '0', '--log-level', 'warn'], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const seen = new Map<string, number>();

@@ -74,7 +74,7 @@ export async function startSystem(nodes = 3, opts: SystemOptions = {}): Promise<
     writeFileSync(speakerKubeconfig, await serviceAccountKubeconfig(kc, 'ironlb-system', 'speaker', server, lab.controlPlane.caPem), { mode: 0o600 });
     await core.createNamespacedConfigMap({ namespace: 'ironlb-system', body: { metadata: { name: 'config' }, data: { config: opts.pools ?? E2E_POOLS } } });
     const startController = (): ChildProcess => {
-      const c = spawn(process.execPath, [join(root, 'packages/controller/dist/main.js'), '--kubeconfig', controllerKubeconfig, '--metrics-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const c = spawn(process.execPath, [join(root, 'packages/controller/bundle/main.mjs'), '--kubeconfig', controllerKubeconfig, '--metrics-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
       const out = createWriteStream(join(logDir, 'controller.log'), { flags: 'a' });
       c.stdout?.pipe(out);
       c.stderr?.pipe(out);
@@ -83,7 +83,7 @@ export async function startSystem(nodes = 3, opts: SystemOptions = {}): Promise<
     };
     const startSpeaker = (node: LabNode, args: readonly string[] = []): ChildProcess => {
       const p = lab.spawnIn(node.netns, process.execPath, [
-        join(root, 'packages/speaker/dist/main.js'),
+        join(root, 'packages/speaker/bundle/main.mjs'),
         '--node-name', node.name,
         '--kubeconfig', speakerKubeconfig,
         '--log-level', 'debug',

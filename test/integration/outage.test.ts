@@ -1,7 +1,7 @@
 /**
  * The controller process rides out a Kubernetes API outage (issue 9, item 1): kube-apiserver is
  * killed for IRONLB_OUTAGE_SECONDS (default 60; the 5-minute figure belongs in a bench) while the
- * real controller process (dist/main.js) keeps running. Throughout, /healthz answers 200; during
+ * real controller process (its bundle) keeps running. Throughout, /healthz answers 200; during
  * the outage /readyz answers 503 "degraded"; afterwards it is ready again, a Service created after
  * the API returns gets its IP, and no IP of an existing Service changed. A controller started
  * while the API is down waits (alive, not ready) instead of exiting, and works once it returns.
@@ -27,7 +27,7 @@ interface Proc {
 }
 
 function spawnController(kubeconfig: string): Proc {
-  const child = spawn(process.execPath, [join(root, 'packages/controller/dist/main.js'), '--kubeconfig', kubeconfig, '--metrics-port', '0', '--log-level', 'info'], {
+  const child = spawn(process.execPath, [join(root, 'packages/controller/bundle/main.mjs'), '--kubeconfig', kubeconfig, '--metrics-port', '0', '--log-level', 'info'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Proc['lines'] = [];

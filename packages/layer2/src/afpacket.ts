@@ -58,20 +58,35 @@ export const DEFAULT_RCVBUF_BYTES = 4 << 20;
 
 let binding: NativeBinding | null = null;
 
+/**
+ * Where the addon may be, relative to this module: `../build/` in the workspace (src/ and dist/
+ * are both one level down), or next to the file when this module is bundled into one file
+ * (the image ships `speaker/main.mjs` beside `speaker/ironlb_packet.node`).
+ * IRONLB_PACKET_ADDON overrides both.
+ */
+const ADDON_CANDIDATES = [ADDON_PATH, './ironlb_packet.node'] as const;
+
 /** Loads the addon once; throws one clear error if it was not built. */
 export function loadPacketBinding(): NativeBinding {
   if (binding) return binding;
   const require = createRequire(import.meta.url);
-  try {
-    binding = require(ADDON_PATH) as NativeBinding;
-  } catch (err) {
-    throw new Error(
-      `layer2: cannot load the AF_PACKET addon (${ADDON_PATH}); build it with ` +
-        '`node packages/layer2/scripts/build-native.mjs`',
-      { cause: err },
-    );
+  const override = process.env['IRONLB_PACKET_ADDON'];
+  const candidates = override !== undefined && override !== '' ? [override] : ADDON_CANDIDATES;
+  let first: unknown;
+  for (const path of candidates) {
+    try {
+      binding = require(path) as NativeBinding;
+      return binding;
+    } catch (err) {
+      first ??= err;
+      // Only "not found" moves on to the next place; a broken addon is reported as such.
+      if ((err as { code?: string }).code !== 'MODULE_NOT_FOUND') break;
+    }
   }
-  return binding;
+  throw new Error(
+    `layer2: cannot load the AF_PACKET addon (${candidates.join(' or ')}); build it with ` + '`node packages/layer2/scripts/build-native.mjs`',
+    { cause: first },
+  );
 }
 
 /** True when the addon can be loaded (tests skip real-socket cases otherwise). */

@@ -41,9 +41,29 @@ function port(text: string, flag: string): number {
   return n;
 }
 
+/** The flags, as the header of this file lists them (printed by --help and on a bad flag). */
+const USAGE = `usage: speaker --node-name NAME [--kubeconfig PATH] [flags]
+flags: --namespace --config-name --lb-class --ml-bind-addr --ml-bind-port --ml-preset
+       --ml-secret-key --ml-allow-plaintext --interfaces --exclude-interfaces
+       --gratuitous-refresh --log-level --health-host --health-port --metrics-host --metrics-port
+(each also as an environment variable; see the README's "Speaker flags")`;
+
 function main(): void {
-  const { values: v } = parseArgs({
-    options: {
+  let parsed;
+  try {
+    parsed = parseArgs({ options: FLAGS, strict: true });
+  } catch (err) {
+    fail(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+  }
+  if (parsed.values.help === true) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  run(parsed.values);
+}
+
+const FLAGS = {
+  help: { type: 'boolean' },
       'node-name': { type: 'string' },
       kubeconfig: { type: 'string' },
       namespace: { type: 'string' },
@@ -62,9 +82,10 @@ function main(): void {
       'health-port': { type: 'string' },
       'metrics-host': { type: 'string' },
       'metrics-port': { type: 'string' },
-    },
-    strict: true,
-  });
+} as const;
+
+/** Starts the speaker from parsed flags. */
+function run(v: ReturnType<typeof parseArgs<{ options: typeof FLAGS; strict: true }>>['values']): void {
   const env = process.env;
   const log = createLogger('ironlb-speaker', v['log-level'] ?? env['LOG_LEVEL'] ?? 'info');
   const nodeName = v['node-name'] ?? env['IRONLB_NODE_NAME'];
