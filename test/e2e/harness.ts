@@ -253,6 +253,8 @@ export interface ArpProbeResult {
   byMac: Record<string, number>;
   duals: number[];
   silent: number[];
+  /** When requests went from unanswered to answered (true) or back (false): [ms, answered]. */
+  flips: [number, boolean][];
 }
 
 /** A prober running in the client namespace; stop() ends it and returns its summary. */

@@ -14,6 +14,7 @@ export class SpeakerMetrics {
   readonly announced = new Gauge({ name: 'ironlb_speaker_announced', help: '1 while this node announces the IP for the service', labelNames: ['service', 'ip', 'node'], registers: [this.registry] });
   readonly membersAlive = new Gauge({ name: 'ironlb_speaker_members_alive', help: 'memberlist members alive or suspect, this node included', registers: [this.registry] });
   readonly memberEvents = new Counter({ name: 'ironlb_speaker_member_events_total', help: 'memberlist join/leave/update events', labelNames: ['type'], registers: [this.registry] });
+  readonly resyncSeconds = new Gauge({ name: 'ironlb_speaker_resync_duration_seconds', help: 'How long the last full decision (plan + announcement diff) took', registers: [this.registry] });
   readonly configStale = new Gauge({ name: 'ironlb_k8s_client_config_stale_bool', help: '1 while the ConfigMap holds a rejected config', registers: [this.registry] });
   readonly gossipEncrypted = new Gauge({ name: 'ironlb_speaker_gossip_encrypted', help: '1 when gossip is encrypted (0 only with --ml-allow-plaintext and no key)', registers: [this.registry] });
   readonly gossipKeys = new Gauge({ name: 'ironlb_speaker_gossip_keys', help: 'Gossip keys installed (2 or more while a rotation is in progress)', registers: [this.registry] });

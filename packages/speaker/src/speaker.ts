@@ -123,6 +123,8 @@ export class Speaker {
   /** Gossip keys we know by fingerprint (the Secret's current one and those installed). */
   readonly #keysByFp = new Map<string, Uint8Array>();
   #announcedMetric = new Map<string, Set<string>>();
+  /** ip → inside some pool of the current config (every resync asks for every IP). */
+  readonly #inPoolMemo = new Map<string, boolean>();
   #resyncScheduled = false;
   #ready = false;
   #waiting = 'starting: waiting for the first list from the Kubernetes API';
@@ -490,13 +492,19 @@ export class Speaker {
       return;
     }
     this.#pools = parsed.pools;
+    this.#inPoolMemo.clear();
     this.metrics.configStale.set(0);
   }
 
   #inPool(ip: string): boolean {
-    const parsed = parseIP(ip);
-    if (parsed === null || this.#pools === undefined) return false;
-    return this.#pools.some((p) => p.addresses.some((r) => rangeContains(r, parsed)));
+    let v = this.#inPoolMemo.get(ip);
+    if (v === undefined) {
+      const parsed = parseIP(ip);
+      v = parsed !== null && this.#pools !== undefined && this.#pools.some((p) => p.addresses.some((r) => rangeContains(r, parsed)));
+      if (this.#inPoolMemo.size >= 65_536) this.#inPoolMemo.clear();
+      this.#inPoolMemo.set(ip, v);
+    }
+    return v;
   }
 
   #scheduleResync(): void {
@@ -511,6 +519,7 @@ export class Speaker {
   #resync(): void {
     const set = this.#set;
     if (set === undefined || !this.#ready || this.#stopping) return;
+    const t0 = performance.now();
     const endpoints = new Map<string, EndpointView[]>();
     for (const slice of this.#slices.list()) {
       const key = sliceServiceKey(slice);
@@ -542,6 +551,7 @@ export class Speaker {
     this.#electedIPs = elected;
     set.reconcile(want);
     this.#syncAnnouncedMetric();
+    this.metrics.resyncSeconds.set((performance.now() - t0) / 1000);
   }
 
   /** Keeps the announced gauge and the nodeAssigned Events in step with what is held. */

@@ -3,8 +3,9 @@
 // Broadcasts an ARP request for VIP every INTERVAL_MS from this host (real sender IP) and records
 // which MACs answer each request (replies arriving before the next request count for it). On
 // SIGTERM (or after MAX_DURATION_MS) it prints one JSON summary line:
-// {requests, unanswered, dual, byMac: {mac: n}, duals: [ms...], silent: [ms...]} (times since start,
-// at most 1000 entries each). Uses ironlb's own AF_PACKET addon, so it needs CAP_NET_RAW.
+// {requests, unanswered, dual, byMac: {mac: n}, duals: [ms...], silent: [ms...], flips: [[ms, answered]]}
+// (times since start, at most 1000 entries each; flips: when requests went from unanswered to
+// answered or back). Uses ironlb's own AF_PACKET addon, so it needs CAP_NET_RAW.
 import { readFileSync } from 'node:fs';
 import { arpRequestFrame, decodeArpFrame, ARP_REPLY, openPacketPort } from '@ironlb/layer2';
 
@@ -15,12 +16,16 @@ const ifindex = Number(readFileSync(`/sys/class/net/${ifname}/ifindex`, 'utf8'))
 const mac = readFileSync(`/sys/class/net/${ifname}/address`, 'utf8').trim();
 const ownIp = process.env.PROBE_SENDER_IP ?? '0.0.0.0';
 const t0 = performance.now();
-const s = { requests: 0, unanswered: 0, dual: 0, byMac: {}, duals: [], silent: [] };
+const s = { requests: 0, unanswered: 0, dual: 0, byMac: {}, duals: [], silent: [], flips: [] };
+let lastAnswered;
 let current = new Set();
 let currentAt = 0;
 
 function close() {
   if (s.requests === 0) return;
+  const answered = current.size > 0;
+  if (answered !== lastAnswered && s.flips.length < 1000) s.flips.push([currentAt, answered]);
+  lastAnswered = answered;
   if (current.size === 0) {
     s.unanswered++;
     if (s.silent.length < 1000) s.silent.push(currentAt);
