@@ -5,7 +5,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '**/build/**', 'test/controlplane/gomod/**', '.controlplane/**'] },
+  { ignores: ['**/dist/**', '**/bundle/**', '**/node_modules/**', '**/build/**', 'test/controlplane/gomod/**', '.controlplane/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
