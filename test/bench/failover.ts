@@ -1,12 +1,15 @@
 /**
- * `npm run bench -- failover [--trials N] [--soak-seconds S]` (root; uses the network lab).
+ * `npm run bench -- failover [--trials N] [--soak-seconds S] [--loaded-trials N] [--only a,b]`
+ * (root; uses the network lab).
  *
  * A 3-node lab with the controller and three speakers; a client-namespace probe starts an HTTP
  * GET to the VIP every 10 ms. For each fault (the winner's link cut, its speaker SIGKILLed, its
  * speaker SIGTERMed) and each of N trials (default 20): time from the fault to the first answer
  * from another node. Between trials the fault is undone and the original winner answers again.
- * Then a soak (default 600 s) with one core kept busy by a spinning process: every change of
- * answering node is a false failover.
+ * "Loaded" = both cores oversubscribed 2× by other processes (four busy loops at normal
+ * priority): SIGKILL trials again (loaded_sigkill_*). Soaks (default 1800 s each, at rest and
+ * loaded): every change of answering node is a false failover. `--only` picks phases among
+ * faults, loaded, soak, loadedsoak.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -49,9 +52,18 @@ class Probe {
 
 export default async function bench(ctx: BenchContext): Promise<void> {
   const trials = arg(ctx.args, '--trials', 20);
-  const soakS = arg(ctx.args, '--soak-seconds', 600);
-  const sys = await startSystem(3);
+  const loadedTrials = arg(ctx.args, '--loaded-trials', trials);
+  const soakS = arg(ctx.args, '--soak-seconds', 1800);
+  const onlyArg = ctx.args[ctx.args.indexOf('--only') + 1];
+  const only = new Set(ctx.args.includes('--only') && onlyArg !== undefined ? onlyArg.split(',') : ['faults', 'loaded', 'soak', 'loadedsoak']);
   const busy: ChildProcess[] = [];
+  const spin = (n: number): void => {
+    for (let i = 0; i < n; i++) busy.push(spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
+  };
+  const unspin = (): void => {
+    for (const b of busy.splice(0)) b.kill('SIGKILL');
+  };
+  const sys = await startSystem(3);
   try {
     await createServiceWithEndpoints(sys, 'bench', 'web', sys.lab.nodes);
     const [vip] = await waitIngress(sys, 'bench', 'web');
@@ -68,14 +80,19 @@ export default async function bench(ctx: BenchContext): Promise<void> {
       await new Promise((r) => setTimeout(r, 1500));
     };
     await settle();
-    for (const fault of ['linkcut', 'sigkill', 'sigterm'] as Fault[]) {
+    const runFault = async (fault: Fault, n: number, prefix: string): Promise<void> => {
       const samples: number[] = [];
-      for (let i = 0; i < trials; i++) {
+      for (let i = 0; i < n; i++) {
         const t0 = monoMs();
         if (fault === 'linkcut') sys.lab.setLink(winner, false);
         else sys.speakers.get(winner.name)?.kill(fault === 'sigkill' ? 'SIGKILL' : 'SIGTERM');
-        const hit = await until(`failover (${fault} #${i + 1})`, () => probe.firstOther(t0, winner.name), 15_000, 5);
-        samples.push(hit[0] - t0);
+        let hit: [number, string] | undefined;
+        try {
+          hit = await until(`failover (${prefix}${fault} #${i + 1})`, () => probe.firstOther(t0, winner.name), 60_000, 5);
+        } catch {
+          ctx.log(`${prefix}${fault} #${i + 1}: no failover within 60 s`);
+        }
+        samples.push(hit === undefined ? 60_000 : hit[0] - t0);
         if (fault === 'linkcut') sys.lab.setLink(winner, true);
         else {
           await new Promise((r) => setTimeout(r, 200));
@@ -83,21 +100,40 @@ export default async function bench(ctx: BenchContext): Promise<void> {
         }
         await settle();
       }
-      ctx.log(`${fault}: ${samples.map((s) => s.toFixed(0)).join(' ')} ms`);
-      ctx.emit({ metric: `${fault}_p50_ms`, value: Math.round(quantile(samples, 0.5)), unit: 'ms' });
-      ctx.emit({ metric: `${fault}_p99_ms`, value: Math.round(quantile(samples, 0.99)), unit: 'ms' });
+      ctx.log(`${prefix}${fault}: ${samples.map((x) => x.toFixed(0)).join(' ')} ms`);
+      ctx.emit({ metric: `${prefix}${fault}_p50_ms`, value: Math.round(quantile(samples, 0.5)), unit: 'ms' });
+      ctx.emit({ metric: `${prefix}${fault}_p99_ms`, value: Math.round(quantile(samples, 0.99)), unit: 'ms' });
+    };
+    const soak = async (metric: string): Promise<void> => {
+      const before = probe.changes.length;
+      ctx.log(`${metric}: ${soakS} s`);
+      await new Promise((r) => setTimeout(r, soakS * 1000));
+      const changes = probe.changes.slice(before);
+      ctx.log(`${metric}: answers changed ${changes.length} times${changes.length ? `: ${JSON.stringify(changes.slice(0, 10))}` : ''}`);
+      ctx.emit({ metric, value: changes.filter(([, n]) => n !== winner.name).length, unit: 'count' });
+    };
+    if (only.has('faults')) for (const fault of ['linkcut', 'sigkill', 'sigterm'] as Fault[]) await runFault(fault, trials, '');
+    if (only.has('loaded')) {
+      spin(4);
+      try {
+        await runFault('sigkill', loadedTrials, 'loaded_');
+      } finally {
+        unspin();
+      }
+      await settle();
     }
-    // Soak: keep one core busy; count changes of the answering node with no fault injected.
-    busy.push(spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
-    const before = probe.changes.length;
-    ctx.log(`soak: ${soakS} s with one core spinning`);
-    await new Promise((r) => setTimeout(r, soakS * 1000));
-    const changes = probe.changes.slice(before);
-    ctx.log(`soak: answers changed ${changes.length} times${changes.length ? `: ${JSON.stringify(changes.slice(0, 10))}` : ''}`);
-    ctx.emit({ metric: 'soak_false_failovers', value: changes.filter(([, n]) => n !== winner.name).length, unit: 'count' });
+    if (only.has('soak')) await soak('soak_false_failovers');
+    if (only.has('loadedsoak')) {
+      spin(4);
+      try {
+        await soak('loaded_soak_false_failovers');
+      } finally {
+        unspin();
+      }
+    }
     probe.stop();
   } finally {
-    for (const b of busy) b.kill('SIGKILL');
+    unspin();
     await sys.stop();
   }
 }
