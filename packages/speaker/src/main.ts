@@ -140,10 +140,12 @@ function run(v: ReturnType<typeof parseArgs<{ options: typeof FLAGS; strict: tru
   const shutdown = (sig: string): void => {
     if (stopping) return;
     stopping = true;
-    log.info({ op: 'shutdown', signal: sig }, 'leaving the cluster');
-    // SIGTERM must end within the 2 s grace: stop answering, leave, exit, whatever happens.
+    // SIGTERM must end within the 2 s grace: leave, stop answering, exit, whatever happens. The
+    // leave goes out before anything else (even this log line): peers take over from it.
+    const stopped = speaker.stop();
+    log.info({ op: 'shutdown', signal: sig }, 'left the cluster; exiting');
     setTimeout(() => process.exit(0), 1500).unref();
-    speaker.stop().then(
+    stopped.then(
       () => process.exit(0),
       () => process.exit(0),
     );
