@@ -2,10 +2,11 @@
  * A memberlist node in its own process, for interop tests and the bench: prints JSON lines on
  * stdout (ready, join/leave/update events, periodic members and stats). SIGTERM → leave(1s),
  * shutdown, exit 0. Flags mirror gopeer's: --name --bind --port --preset --key (hex)
- * --join a,b --label --members-every ms.
+ * --join a,b --label --members-every ms, plus --timing JSON (overrides on the preset, for
+ * benchmarks of timing candidates).
  */
 import { parseArgs } from 'node:util';
-import { Keyring, createMemberlist, type Member, type PresetName } from '@ironlb/memberlist';
+import { Keyring, createMemberlist, type Member, type PresetName, type Timing } from '@ironlb/memberlist';
 
 const { values } = parseArgs({
   options: {
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     join: { type: 'string', default: '' },
     label: { type: 'string', default: '' },
     'members-every': { type: 'string', default: '1000' },
+    timing: { type: 'string', default: '' },
   },
 });
 
@@ -42,6 +44,7 @@ async function main(): Promise<void> {
     bindAddr: values.bind,
     bindPort: Number(values.port),
     preset: values.preset as PresetName,
+    ...(values.timing !== '' ? { timing: JSON.parse(values.timing) as Partial<Timing> } : {}),
     ...(values.key !== '' ? { keyring: new Keyring([new Uint8Array(Buffer.from(values.key, 'hex'))]) } : {}),
     ...(values.label !== '' ? { label: values.label } : {}),
     logger,
@@ -57,7 +60,7 @@ async function main(): Promise<void> {
   const tick = setInterval(() => {
     out({ ev: 'members', members: ml.members().map(node), health: ml.healthScore() });
     const s = ml.stats();
-    out({ ev: 'stats', probeFailures: s.probeFailures, suspicionsRaised: s.suspicionsRaised, refutes: s.refutes, dropped: s.dropped, awareness: s.awareness });
+    out({ ev: 'stats', probeFailures: s.probeFailures, suspicionsRaised: s.suspicionsRaised, refutes: s.refutes, dropped: s.dropped, awareness: s.awareness, packetsReceived: s.packetsReceived, probeStalls: s.probeStalls, tcpFallbackSuccesses: s.tcpFallbackSuccesses });
   }, every);
   const stop = (): void => {
     clearInterval(tick);

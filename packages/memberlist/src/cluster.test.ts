@@ -45,7 +45,7 @@ function aliveCount(n: Node): number {
   return n.ml.members().filter((m) => m.state === 'alive').length;
 }
 
-test('cluster: 20 members converge, a killed one is declared dead by all, a restarted one rejoins', async () => {
+test('cluster: 20 members converge, a killed one is declared dead by all, a restarted one rejoins', { timeout: 120_000 }, async () => {
   const net = new MemoryNetwork();
   const nodes: Node[] = [];
   // Dead members are remembered for a minute here, so the restart below must go through
@@ -79,7 +79,7 @@ test('cluster: 20 members converge, a killed one is declared dead by all, a rest
   await Promise.all([...others, reborn].map((n) => n.ml.shutdown()));
 });
 
-test('cluster: a partition splits the view and healing converges again by itself', async () => {
+test('cluster: a partition splits the view and healing converges again by itself', { timeout: 120_000 }, async () => {
   const net = new MemoryNetwork();
   const nodes: Node[] = [];
   for (let i = 0; i < 6; i++) nodes.push(await startNode(net, `p${i}`, `10.1.0.${i + 1}`, { timing: { reconnectInterval: 500 } }));
@@ -98,7 +98,7 @@ test('cluster: a partition splits the view and healing converges again by itself
   await Promise.all(nodes.map((n) => n.ml.shutdown()));
 });
 
-test('cluster: indirect probes keep a member alive when only the direct path is cut', async () => {
+test('cluster: indirect probes keep a member alive when only the direct path is cut', { timeout: 120_000 }, async () => {
   const net = new MemoryNetwork();
   const nodes: Node[] = [];
   for (let i = 0; i < 4; i++) nodes.push(await startNode(net, `i${i}`, `10.6.0.${i + 1}`));
@@ -117,7 +117,7 @@ test('cluster: indirect probes keep a member alive when only the direct path is 
   await Promise.all(nodes.map((n) => n.ml.shutdown()));
 });
 
-test('cluster: a briefly unreachable member refutes its suspicion and is never declared dead', async () => {
+test('cluster: a briefly unreachable member refutes its suspicion and is never declared dead', { timeout: 120_000 }, async () => {
   const net = new MemoryNetwork();
   const nodes: Node[] = [];
   for (let i = 0; i < 5; i++) nodes.push(await startNode(net, `r${i}`, `10.7.0.${i + 1}`));
@@ -145,7 +145,7 @@ test('cluster: a briefly unreachable member refutes its suspicion and is never d
   await Promise.all(nodes.map((n) => n.ml.shutdown()));
 });
 
-test('cluster: key rotation (add, use, remove) keeps the cluster together', async () => {
+test('cluster: key rotation (add, use, remove) keeps the cluster together', { timeout: 120_000 }, async () => {
   const net = new MemoryNetwork();
   const k1 = new Uint8Array(16).fill(1);
   const k2 = new Uint8Array(32).fill(2);
@@ -166,7 +166,7 @@ test('cluster: key rotation (add, use, remove) keeps the cluster together', asyn
   await Promise.all([...nodes, late].map((n) => n.ml.shutdown()));
 });
 
-test('cluster: graceful leave is seen as "left" at once', async () => {
+test('cluster: graceful leave is seen as "left" at once', { timeout: 120_000 }, async () => {
   const net = new MemoryNetwork();
   const nodes: Node[] = [];
   for (let i = 0; i < 4; i++) nodes.push(await startNode(net, `g${i}`, `10.2.0.${i + 1}`));
@@ -183,7 +183,7 @@ test('cluster: graceful leave is seen as "left" at once', async () => {
   await Promise.all(rest.map((n) => n.ml.shutdown()));
 });
 
-test('cluster: encrypted cluster never admits a member with the wrong key', async () => {
+test('cluster: encrypted cluster never admits a member with the wrong key', { timeout: 120_000 }, async () => {
   const net = new MemoryNetwork();
   const k1 = new Uint8Array(32).fill(1);
   const k2 = new Uint8Array(32).fill(2);
@@ -207,7 +207,7 @@ test('cluster: encrypted cluster never admits a member with the wrong key', asyn
   await Promise.all([...good, bad, plain].map((n) => n.ml.shutdown()));
 });
 
-test('cluster: lossy network (10% loss) causes no false deaths among 5 members', async () => {
+test('cluster: lossy network (10% loss) causes no false deaths among 5 members', { timeout: 120_000 }, async () => {
   const net = new MemoryNetwork();
   net.loss = 0.1;
   const nodes: Node[] = [];
@@ -222,7 +222,7 @@ test('cluster: lossy network (10% loss) causes no false deaths among 5 members',
   await Promise.all(nodes.map((n) => n.ml.shutdown()));
 });
 
-test('cluster: when UDP is lost entirely, the TCP fallback ping keeps members alive', async () => {
+test('cluster: when UDP is lost entirely, the TCP fallback ping keeps members alive', { timeout: 120_000 }, async () => {
   const net = new MemoryNetwork();
   const a = await startNode(net, 'ta', '10.9.0.1');
   const b = await startNode(net, 'tb', '10.9.0.2');
@@ -238,7 +238,7 @@ test('cluster: when UDP is lost entirely, the TCP fallback ping keeps members al
   await Promise.all([a.ml.shutdown(), b.ml.shutdown()]);
 });
 
-test('cluster: events are delivered asynchronously with copies', async () => {
+test('cluster: events are delivered asynchronously with copies', { timeout: 120_000 }, async () => {
   const net = new MemoryNetwork();
   let inCallback = false;
   const a = await startNode(net, 'a', '10.5.0.1', {

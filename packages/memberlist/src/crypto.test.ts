@@ -8,7 +8,7 @@ const key16 = new Uint8Array(16).fill(1);
 const key32 = new Uint8Array(32).fill(2);
 const nonce = new Uint8Array(12).fill(9);
 
-test('crypto: version 1 layout = 01 ‖ nonce ‖ AES-GCM(ct ‖ tag), AAD = label', () => {
+test('crypto: version 1 layout = 01 ‖ nonce ‖ AES-GCM(ct ‖ tag), AAD = label', { timeout: 120_000 }, () => {
   const msg = new TextEncoder().encode('hello');
   const aad = new TextEncoder().encode('lbl');
   const out = encryptPayload(1, key32, msg, aad, nonce);
@@ -24,7 +24,7 @@ test('crypto: version 1 layout = 01 ‖ nonce ‖ AES-GCM(ct ‖ tag), AAD = lab
   assert.equal(decryptPayload([key32], out, new Uint8Array(0)), 'nokey', 'wrong AAD');
 });
 
-test('crypto: version 0 pads PKCS#7 to 16 and strips it', () => {
+test('crypto: version 0 pads PKCS#7 to 16 and strips it', { timeout: 120_000 }, () => {
   for (const n of [0, 1, 15, 16, 17]) {
     const msg = new Uint8Array(n).fill(7);
     const out = encryptPayload(0, key16, msg, new Uint8Array(0));
@@ -33,7 +33,7 @@ test('crypto: version 0 pads PKCS#7 to 16 and strips it', () => {
   }
 });
 
-test('crypto: drop reasons for short, unknown version and wrong key', () => {
+test('crypto: drop reasons for short, unknown version and wrong key', { timeout: 120_000 }, () => {
   const ok = encryptPayload(1, key16, new Uint8Array(3), new Uint8Array(0));
   assert.equal(decryptPayload([key16], ok.subarray(0, 28), new Uint8Array(0)), 'short');
   const v2 = ok.slice();
@@ -43,7 +43,7 @@ test('crypto: drop reasons for short, unknown version and wrong key', () => {
   assert.equal(decryptPayload([key16], new Uint8Array(0), new Uint8Array(0)), 'short');
 });
 
-test('crypto: keyring rotation: add, use, remove; primary encrypts', () => {
+test('crypto: keyring rotation: add, use, remove; primary encrypts', { timeout: 120_000 }, () => {
   const ring = new Keyring([key16]);
   ring.add(key32);
   assert.deepEqual(ring.primary(), key16);
@@ -56,7 +56,7 @@ test('crypto: keyring rotation: add, use, remove; primary encrypts', () => {
   assert.throws(() => new Keyring([]), /at least one/);
 });
 
-test('crypto: key derivations (table)', () => {
+test('crypto: key derivations (table)', { timeout: 120_000 }, () => {
   const table: Array<[string, string, string]> = [
     // secret, SHA-256(secret), MetalLB: first 32 bytes of secret ‖ SHA-256("")
     ['', 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'],

@@ -13,7 +13,10 @@ const BLOCK = 16;
 /** Bytes added by version 1 encryption: version + nonce + tag. */
 export const ENCRYPT_OVERHEAD_V1 = 1 + NONCE + TAG; // 29
 
-/** A keyring: ordered AES keys; the first encrypts, all decrypt. */
+/**
+ * A keyring: ordered AES keys; the first (primary) encrypts, all decrypt (memberlist
+ * keyring.go). Changes take effect for the next packet or stream, sent or received.
+ */
 export class Keyring {
   private keys: Uint8Array[];
   /** Creates a ring; every key must be 16, 24 or 32 bytes. The first key is the primary. */
@@ -21,6 +24,13 @@ export class Keyring {
     if (keys.length === 0) throw new Error('keyring: at least one key is required');
     for (const k of keys) checkKey(k);
     this.keys = keys.map((k) => k.slice());
+  }
+  /**
+   * The keys, primary first, without copying (the hot receive path reads this per packet).
+   * Read-only: the array is replaced, never mutated, when the ring changes.
+   */
+  view(): readonly Uint8Array[] {
+    return this.keys;
   }
   /** The key used to encrypt. */
   primary(): Uint8Array {
@@ -35,21 +45,31 @@ export class Keyring {
   /** Adds a key at the end (for rotation: install everywhere, then make it primary). */
   add(key: Uint8Array): void {
     checkKey(key);
-    if (!this.keys.some((k) => Buffer.compare(k, key) === 0)) this.keys.push(key.slice());
+    if (!this.keys.some((k) => Buffer.compare(k, key) === 0)) this.keys = [...this.keys, key.slice()];
   }
   /** Makes an installed key the primary. */
   use(key: Uint8Array): void {
     const i = this.keys.findIndex((k) => Buffer.compare(k, key) === 0);
     if (i < 0) throw new Error('keyring: key not installed');
-    const [k] = this.keys.splice(i, 1);
-    if (k !== undefined) this.keys.unshift(k);
+    const next = [...this.keys];
+    const [k] = next.splice(i, 1);
+    if (k !== undefined) next.unshift(k);
+    this.keys = next;
   }
   /** Removes a non-primary key. */
   remove(key: Uint8Array): void {
     const i = this.keys.findIndex((k) => Buffer.compare(k, key) === 0);
     if (i === 0) throw new Error('keyring: cannot remove the primary key');
-    if (i > 0) this.keys.splice(i, 1);
+    if (i > 0) this.keys = this.keys.filter((_, j) => j !== i);
   }
+}
+
+/**
+ * A short, stable, non-secret name for a key: the first 8 bytes of SHA-256("ironlb-key" ‖ key),
+ * hex. Peers can advertise which keys they hold (e.g. in meta) without revealing them.
+ */
+export function keyFingerprint(key: Uint8Array): string {
+  return createHash('sha256').update('ironlb-key').update(key).digest().subarray(0, 8).toString('hex');
 }
 
 function checkKey(k: Uint8Array): void {

@@ -4,7 +4,7 @@
  * message/compound → compress → CRC → encrypt → label; the way in reverses it.
  */
 import { crc32 } from 'node:zlib';
-import { lzwCompress, lzwDecompress } from './lzw.js';
+import { LzwError, lzwCompress, lzwDecompress } from './lzw.js';
 import { MsgType, encodeCompress, toCompress } from './messages.js';
 import { decode } from './msgpack.js';
 
@@ -18,7 +18,7 @@ export const MAX_DECOMPRESSED = 40 * 1024 * 1024;
 export class FrameError extends Error {
   /** Creates a framing error tagged with a drop reason. */
   constructor(
-    readonly reason: 'malformed' | 'crc' | 'label' | 'compress',
+    readonly reason: 'malformed' | 'crc' | 'label' | 'compress' | 'decompressLimit',
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -147,6 +147,7 @@ export function decompressMessage(buf: Uint8Array, maxOut = MAX_DECOMPRESSED): U
   try {
     return lzwDecompress(c.buf, maxOut);
   } catch (err) {
+    if (err instanceof LzwError && err.limit) throw new FrameError('decompressLimit', `compress: output over ${maxOut} bytes`, { cause: err });
     throw new FrameError('compress', 'compress: bad LZW data', { cause: err });
   }
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { bytesToIp, ipToBytes, parseJoinAddress } from './ip.js';
 import { BroadcastQueue } from './broadcast.js';
 
-test('ip: text ↔ Go net.IP bytes (table)', () => {
+test('ip: text ↔ Go net.IP bytes (table)', { timeout: 120_000 }, () => {
   const table: Array<[string, string, string]> = [
     ['127.0.0.1', '7f000001', '127.0.0.1'],
     ['::1', '00000000000000000000000000000001', '::1'],
@@ -19,7 +19,7 @@ test('ip: text ↔ Go net.IP bytes (table)', () => {
   assert.equal(bytesToIp(Uint8Array.of(1, 2, 3)), undefined);
 });
 
-test('ip: join address forms', () => {
+test('ip: join address forms', { timeout: 120_000 }, () => {
   assert.deepEqual(parseJoinAddress('10.0.0.1', 7946), { addr: '10.0.0.1', port: 7946 });
   assert.deepEqual(parseJoinAddress('10.0.0.1:8000', 7946), { addr: '10.0.0.1', port: 8000 });
   assert.deepEqual(parseJoinAddress('node-a/10.0.0.1:8000', 7946), { name: 'node-a', addr: '10.0.0.1', port: 8000 });
@@ -28,7 +28,7 @@ test('ip: join address forms', () => {
   for (const bad of ['', 'host.example:1', '10.0.0.1:0', '10.0.0.1:99999', '[::1']) assert.equal(parseJoinAddress(bad, 7946), undefined, bad);
 });
 
-test('broadcast queue: newest/fewest first, retransmit limit, invalidation, size budget', () => {
+test('broadcast queue: newest/fewest first, retransmit limit, invalidation, size budget', { timeout: 120_000 }, () => {
   const q = new BroadcastQueue();
   const done: string[] = [];
   q.queue('a', Uint8Array.of(1), () => done.push('a1'));

@@ -12,20 +12,52 @@ const EOF = 257;
 const MAX_WIDTH = 12;
 const MAX_CODE = (1 << MAX_WIDTH) - 1; // 4095
 
-/** Compresses bytes exactly as Go's lzw.NewWriter(w, lzw.LSB, 8). */
+/** Size of the compressor's open-addressing hash table (≥ 4× the 4096 codes). */
+const HASH_SIZE = 1 << 14;
+const HASH_MASK = HASH_SIZE - 1;
+// One table shared by every call (compression is synchronous). An entry is live only if its
+// generation stamp is the current one, so a new call or a reset clears it in O(1).
+const hashKeys = new Int32Array(HASH_SIZE);
+const hashVals = new Uint16Array(HASH_SIZE);
+const hashGen = new Uint32Array(HASH_SIZE);
+let generation = 0;
+
+function nextGeneration(): number {
+  generation = (generation + 1) >>> 0;
+  if (generation === 0) {
+    hashGen.fill(0);
+    generation = 1;
+  }
+  return generation;
+}
+
+/**
+ * Compresses bytes exactly as Go's lzw.NewWriter(w, lzw.LSB, 8). The dictionary maps
+ * (prefix code, next byte) to a code through a typed-array hash table: no Map, no per-byte
+ * allocation (the simulator compresses millions of packets).
+ */
 export function lzwCompress(input: Uint8Array): Uint8Array {
-  const out: number[] = [];
+  let out = new Uint8Array(Math.ceil(input.length * 1.5) + 64);
+  let o = 0;
   let bits = 0;
   let nBits = 0;
   let width = 9;
   let hi = EOF;
   let overflow = 512;
-  let table = new Map<number, number>();
+  const keys = hashKeys;
+  const vals = hashVals;
+  const gens = hashGen;
+  let gen = nextGeneration();
   const write = (code: number): void => {
     bits |= code << nBits;
     nBits += width;
     while (nBits >= 8) {
-      out.push(bits & 0xff);
+      if (o >= out.length) {
+        const next = new Uint8Array(out.length * 2);
+        next.set(out);
+        out = next;
+      }
+      out[o++] = bits & 0xff;
       bits >>>= 8;
       nBits -= 8;
     }
@@ -42,7 +74,7 @@ export function lzwCompress(input: Uint8Array): Uint8Array {
       width = 9;
       hi = EOF;
       overflow = 512;
-      table = new Map();
+      gen = nextGeneration();
       return true;
     }
     return false;
@@ -50,55 +82,75 @@ export function lzwCompress(input: Uint8Array): Uint8Array {
   write(CLEAR);
   if (input.length > 0) {
     let code = input[0] ?? 0;
-    for (let i = 1; i < input.length; i++) {
+    outer: for (let i = 1; i < input.length; i++) {
       const lit = input[i] ?? 0;
       const key = (code << 8) | lit;
-      const hit = table.get(key);
-      if (hit !== undefined) {
-        code = hit;
-        continue;
+      let h = ((key >>> 12) ^ key) & HASH_MASK;
+      while (gens[h] === gen) {
+        if (keys[h] === key) {
+          code = vals[h] ?? 0;
+          continue outer;
+        }
+        h = (h + 1) & HASH_MASK;
       }
       write(code);
       code = lit;
       if (incHi()) continue;
-      table.set(key, hi);
+      keys[h] = key;
+      vals[h] = hi;
+      gens[h] = gen;
     }
     write(code);
     incHi();
   }
   write(EOF);
-  if (nBits > 0) out.push(bits & 0xff);
-  return Uint8Array.from(out);
+  if (nBits > 0) {
+    if (o >= out.length) {
+      const next = new Uint8Array(out.length + 1);
+      next.set(out);
+      out = next;
+    }
+    out[o++] = bits & 0xff;
+  }
+  return out.slice(0, o);
 }
 
 /** Thrown by lzwDecompress on invalid or truncated input, or output over the limit. */
 export class LzwError extends Error {
-  /** Creates an LZW error. */
-  constructor(message: string) {
+  /** Creates an LZW error; `limit` marks "output over the limit" (a bomb) rather than bad data. */
+  constructor(
+    message: string,
+    readonly limit = false,
+  ) {
     super(message);
     this.name = 'LzwError';
   }
 }
+
+// Decoder tables shared by every call (decompression is synchronous); every entry is written
+// before it is read within one stream, so they need no clearing.
+const decPrefix = new Uint16Array(1 << MAX_WIDTH);
+const decSuffix = new Uint8Array(1 << MAX_WIDTH);
+const decStack = new Uint8Array(1 << MAX_WIDTH);
 
 /**
  * Decompresses Go LSB/8 LZW. Requires the EOF code (Go reports ErrUnexpectedEOF otherwise);
  * stops with an error once the output would exceed `maxOut` bytes (decompression-bomb guard).
  */
 export function lzwDecompress(input: Uint8Array, maxOut: number): Uint8Array {
-  const prefix = new Uint16Array(1 << MAX_WIDTH);
-  const suffix = new Uint8Array(1 << MAX_WIDTH);
-  let out = new Uint8Array(Math.min(Math.max(input.length * 4, 64), maxOut + 1));
+  const prefix = decPrefix;
+  const suffix = decSuffix;
+  let out = new Uint8Array(Math.min(Math.max(input.length * 4, 64), maxOut));
   let o = 0;
-  const push = (b: number): void => {
-    if (o >= out.length) {
-      if (o >= maxOut) throw new LzwError(`lzw: output exceeds ${maxOut} bytes`);
-      const next = new Uint8Array(Math.min(out.length * 2, maxOut + 1));
-      next.set(out);
-      out = next;
-    }
-    out[o++] = b;
+  // Makes room for n more bytes, or fails once the output would pass maxOut (a bomb).
+  const ensure = (n: number): void => {
+    if (o + n <= out.length) return;
+    if (o + n > maxOut) throw new LzwError(`lzw: output exceeds ${maxOut} bytes`, true);
+    const next = new Uint8Array(Math.min(Math.max(out.length * 2, o + n), maxOut));
+    next.set(out.subarray(0, o));
+    out = next;
   };
-  const stack = new Uint8Array(1 << MAX_WIDTH);
+  const stack = decStack;
   let bits = 0;
   let nBits = 0;
   let pos = 0;
@@ -116,7 +168,8 @@ export function lzwDecompress(input: Uint8Array, maxOut: number): Uint8Array {
     bits >>>= width;
     nBits -= width;
     if (code < CLEAR) {
-      push(code);
+      ensure(1);
+      out[o++] = code;
       if (last !== -1) {
         suffix[hi] = code;
         prefix[hi] = last;
@@ -145,7 +198,8 @@ export function lzwDecompress(input: Uint8Array, maxOut: number): Uint8Array {
       }
       stack[sp++] = c;
       const head = c;
-      while (sp > 0) push(stack[--sp] ?? 0);
+      ensure(sp);
+      while (sp > 0) out[o++] = stack[--sp] ?? 0;
       if (last !== -1) {
         suffix[hi] = head;
         prefix[hi] = last;

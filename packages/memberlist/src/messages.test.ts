@@ -31,7 +31,7 @@ const cases: Array<{ name: string; vector: string; msg: Message }> = [
 ];
 
 for (const c of cases) {
-  test(`messages: ${c.name} encodes byte-for-byte as Go and decodes back`, () => {
+  test(`messages: ${c.name} encodes byte-for-byte as Go and decodes back`, { timeout: 120_000 }, () => {
     const bytes = encodeMessage(c.msg);
     assert.equal(bytes[0], c.msg.type);
     assert.equal(hex(bytes.subarray(1)), go[c.vector]);
@@ -42,20 +42,20 @@ for (const c of cases) {
   });
 }
 
-test('messages: pushPullHeader uses signed int16 for Nodes=200 like Go v2', () => {
+test('messages: pushPullHeader uses signed int16 for Nodes=200 like Go v2', { timeout: 120_000 }, () => {
   const b = encode(pushHeaderBody({ nodes: 200, userStateLen: 0, join: true }));
   assert.equal(hex(b), go.pushHeader);
   assert.deepEqual(toPushHeader(decode(b).value), { nodes: 200, userStateLen: 0, join: true });
 });
 
-test('messages: pushNodeState matches Go and keeps Name/State', () => {
+test('messages: pushNodeState matches Go and keeps Name/State', { timeout: 120_000 }, () => {
   const s = { name: 'n', addr: ip(127, 0, 0, 2), port: 7946, meta: new Uint8Array(0), incarnation: 3, state: 2, vsn: DEFAULT_VSN };
   const b = encode(pushNodeBody(s));
   assert.equal(hex(b), go.pushNode);
   assert.deepEqual(toPushNode(decode(b).value), s);
 });
 
-test('messages: decoder accepts bin/str8 for bytes, uint for int, unknown keys, any order', () => {
+test('messages: decoder accepts bin/str8 for bytes, uint for int, unknown keys, any order', { timeout: 120_000 }, () => {
   // {Vsn: bin8 6 bytes, Port: uint16, Node: str8 "n", Incarnation: uint64 7, Extra: [1], Addr: bin 4}
   const body = new MapEntries([
     ['Vsn', Uint8Array.of(1, 5, 2, 0, 0, 0)],
@@ -78,7 +78,7 @@ test('messages: decoder accepts bin/str8 for bytes, uint for int, unknown keys, 
   assert.deepEqual(m.body.meta, new Uint8Array(0));
 });
 
-test('messages: wrong field types and ranges are DecodeErrors, not crashes', () => {
+test('messages: wrong field types and ranges are DecodeErrors, not crashes', { timeout: 120_000 }, () => {
   const bad = [
     Uint8Array.of(MsgType.ping, ...encode(new MapEntries([['SeqNo', -1]]))),
     Uint8Array.of(MsgType.ping, ...encode(new MapEntries([['SeqNo', 2 ** 33]]))),
@@ -92,7 +92,7 @@ test('messages: wrong field types and ranges are DecodeErrors, not crashes', () 
   for (const b of bad) assert.throws(() => decodeMessage(b), { name: 'DecodeError' }, hex(b));
 });
 
-test('msgpack: int families and legacy raw strings', () => {
+test('msgpack: int families and legacy raw strings', { timeout: 120_000 }, () => {
   const table: Array<[unknown, string]> = [
     [0, '00'],
     [127, '7f'],
@@ -113,7 +113,7 @@ test('msgpack: int families and legacy raw strings', () => {
   assert.deepEqual(refDecode(encode(new MapEntries([['Node', 'x'], ['SeqNo', 300]]))), { Node: 'x', SeqNo: 300 });
 });
 
-test('msgpack: truncation is flagged so stream readers can wait for more', () => {
+test('msgpack: truncation is flagged so stream readers can wait for more', { timeout: 120_000 }, () => {
   const full = encode(new MapEntries([['Node', 'abc'], ['SeqNo', 70000]]));
   for (let n = 0; n < full.length; n++) {
     assert.throws(() => decode(full.subarray(0, n)), (e: unknown) => e instanceof Error && 'truncated' in e && e.truncated === true);

@@ -55,7 +55,42 @@ const textDecoder = new TextDecoder('utf-8', { fatal: false });
 
 /** Decodes raw string bytes as UTF-8 text (invalid sequences become U+FFFD, never throw). */
 export function bytesToText(b: Uint8Array): string {
+  // Field names and node names are short ASCII: skip the TextDecoder call for those.
+  if (b.length <= 64) {
+    let s = '';
+    for (let i = 0; i < b.length; i++) {
+      const c = b[i] as number;
+      if (c >= 0x80) return textDecoder.decode(b);
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
   return textDecoder.decode(b);
+}
+
+/** Encoded map keys (memberlist's small fixed set of Go field names), computed once. */
+const keyCache = new Map<string, Uint8Array>();
+
+function encodeText(s: string): Uint8Array {
+  if (s.length <= 64) {
+    const out = new Uint8Array(s.length);
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return textEncoder.encode(s);
+      out[i] = c;
+    }
+    return out;
+  }
+  return textEncoder.encode(s);
+}
+
+function encodeKey(k: string): Uint8Array {
+  let b = keyCache.get(k);
+  if (b === undefined) {
+    b = encodeText(k);
+    if (keyCache.size < 256) keyCache.set(k, b);
+  }
+  return b;
 }
 
 /** Growable byte buffer used by the encoder. */
@@ -151,7 +186,7 @@ function writeValue(w: Writer, v: EncValue): void {
     if (!Number.isSafeInteger(v)) throw new RangeError(`msgpack: only integers are encodable, got ${v}`);
     if (v >= 0) writeUint(w, v);
     else writeSigned(w, v);
-  } else if (typeof v === 'string') writeRaw(w, textEncoder.encode(v));
+  } else if (typeof v === 'string') writeRaw(w, encodeText(v));
   else if (v instanceof Uint8Array) writeRaw(w, v);
   else if (v instanceof GoInt) writeSigned(w, v.value);
   else if (v instanceof MapEntries) {
@@ -165,7 +200,7 @@ function writeValue(w: Writer, v: EncValue): void {
       w.u32(n);
     }
     for (const [k, val] of v.entries) {
-      writeRaw(w, textEncoder.encode(k));
+      writeRaw(w, encodeKey(k));
       writeValue(w, val);
     }
   } else {

@@ -13,7 +13,7 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs: number): Pr
   return Date.now() - start;
 }
 
-test('net transport: 3 nodes over UDP+TCP with encryption and a label converge, detect a kill, see a leave', async () => {
+test('net transport: 3 nodes over UDP+TCP with encryption and a label converge, detect a kill, see a leave', { timeout: 120_000 }, async () => {
   const key = new Keyring([new Uint8Array(32).fill(5)]);
   const base = 20000 + (process.pid % 5000) * 3;
   const mls: Memberlist[] = [];
@@ -38,7 +38,7 @@ test('net transport: 3 nodes over UDP+TCP with encryption and a label converge, 
   }
 });
 
-test('net transport: binding a busy port fails with context', async () => {
+test('net transport: binding a busy port fails with context', { timeout: 120_000 }, async () => {
   const port = 25000 + (process.pid % 5000);
   const a = createMemberlist({ name: 'x', bindAddr: '127.0.0.2', bindPort: port });
   await a.start();
@@ -46,4 +46,37 @@ test('net transport: binding a busy port fails with context', async () => {
   await assert.rejects(b.start(), /cannot listen/);
   await a.shutdown();
   await b.shutdown();
+});
+
+test('net transport: a start() that fails binds nothing (TCP released when UDP is taken; bad advertise address)', { timeout: 60_000 }, async () => {
+  const { createSocket } = await import('node:dgram');
+  const port = 26000 + (process.pid % 5000);
+  // UDP port taken by someone else: start fails after binding TCP, and must release TCP.
+  const squatter = createSocket('udp4');
+  await new Promise<void>((resolve) => squatter.bind(port, '127.0.0.3', resolve));
+  const a = createMemberlist({ name: 'x', bindAddr: '127.0.0.3', bindPort: port });
+  await assert.rejects(a.start(), /cannot bind udp/);
+  await new Promise<void>((resolve) => squatter.close(() => resolve()));
+  const b = createMemberlist({ name: 'y', bindAddr: '127.0.0.3', bindPort: port });
+  await b.start();
+  await b.shutdown();
+  // Bound to 0.0.0.0 without an advertise address: rejected, and both sockets released.
+  const c = createMemberlist({ name: 'z', bindAddr: '0.0.0.0', bindPort: port + 1 });
+  await assert.rejects(c.start(), /advertiseAddr/);
+  const d = createMemberlist({ name: 'w', bindAddr: '127.0.0.3', bindPort: port + 1 });
+  await d.start();
+  await d.shutdown();
+  // And the failed one can be started again once fixed? It keeps its options: still rejected, still clean.
+  await assert.rejects(c.start(), /advertiseAddr/);
+  await c.shutdown();
+  await a.shutdown();
+});
+
+test('net transport: the UDP socket asks for a large receive buffer', { timeout: 30_000 }, async () => {
+  const { NetTransport } = await import('./nettransport.js');
+  const t = new NetTransport({ bindAddr: '127.0.0.3', bindPort: 0 });
+  await t.start({ packet: () => undefined, stream: (s) => s.close() });
+  // Linux grants min(asked, net.core.rmem_max) and reports double; the default rmem_max is 208 KiB.
+  assert.ok(t.recvBufferBytes >= 2 * 212_992 || t.recvBufferBytes >= 400_000, `got ${t.recvBufferBytes}`);
+  await t.close();
 });

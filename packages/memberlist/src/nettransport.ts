@@ -8,6 +8,7 @@ import { ChunkQueue, type Address, type Stream, type Transport, type TransportHa
 
 /** Logger subset used by the transport. */
 interface TransportLogger {
+  info(obj: object, msg: string): void;
   warn(obj: object, msg: string): void;
 }
 
@@ -17,18 +18,33 @@ export interface NetTransportOptions {
   /** 0 picks a free port (the same for UDP and TCP is attempted, TCP first). */
   bindPort: number;
   logger?: TransportLogger;
+  /**
+   * SO_RCVBUF to ask for (default 4 MiB); halved until accepted, as Go does (from 2 MiB). On
+   * Linux the kernel silently caps it at net.core.rmem_max (a warning says so): a large buffer
+   * absorbs bursts, e.g. junk floods, without dropping real probes.
+   */
+  recvBufferSize?: number;
 }
 
 /** Largest datagram accepted (memberlist reads into 64 KiB buffers). */
 const MAX_DATAGRAM = 65536;
+/** Unread stream bytes above which we stop reading the socket (TCP backpressure). */
+const HIGH_WATER = 256 * 1024;
 
 class SocketStream implements Stream {
   private readonly q = new ChunkQueue();
+  private paused = false;
   constructor(
     private readonly sock: Socket,
     readonly remote: Address,
   ) {
-    sock.on('data', (d: Buffer) => this.q.push(new Uint8Array(d.buffer, d.byteOffset, d.length)));
+    sock.on('data', (d: Buffer) => {
+      this.q.push(new Uint8Array(d.buffer, d.byteOffset, d.length));
+      if (!this.paused && this.q.bytes() > HIGH_WATER) {
+        this.paused = true;
+        sock.pause();
+      }
+    });
     sock.on('end', () => this.q.end());
     sock.on('close', () => this.q.end());
     sock.on('error', () => this.q.end());
@@ -43,11 +59,18 @@ class SocketStream implements Stream {
     });
   }
   read(): Promise<Uint8Array | null> {
-    return this.q.read();
+    const r = this.q.read();
+    if (this.paused && this.q.bytes() < HIGH_WATER / 2) {
+      this.paused = false;
+      this.sock.resume();
+    }
+    return r;
   }
   close(): void {
-    this.q.end();
-    // end() flushes what was written, then sends FIN; destroy later in case the peer stalls.
+    this.q.discard();
+    // Stop reading what nobody will consume; end() flushes what was written, then sends FIN;
+    // destroy later in case the peer stalls.
+    this.sock.pause();
     this.sock.end();
     setTimeout(() => this.sock.destroy(), 2000).unref();
   }
@@ -61,6 +84,8 @@ export class NetTransport implements Transport {
   private readonly streams = new Set<Socket>();
   /** Send errors (UDP) since start. */
   sendErrors = 0;
+  /** The receive buffer the kernel granted (bytes, as getsockopt reports it), once started. */
+  recvBufferBytes = 0;
 
   /** Prepares a transport; nothing is bound until start(). */
   constructor(private readonly opts: NetTransportOptions) {
@@ -88,7 +113,7 @@ export class NetTransport implements Transport {
     tcp.on('error', (err) => this.opts.logger?.warn({ op: 'tcp', err: String(err) }, 'tcp listener error'));
     const addr = tcp.address();
     const port = typeof addr === 'object' && addr !== null ? addr.port : this.opts.bindPort;
-    const udp = createSocket({ type: family, recvBufferSize: 2 * 1024 * 1024 });
+    const udp = createSocket({ type: family });
     try {
       await new Promise<void>((resolve, reject) => {
         udp.once('error', reject);
@@ -98,9 +123,10 @@ export class NetTransport implements Transport {
         });
       });
     } catch (err) {
-      tcp.close();
+      await new Promise<void>((resolve) => tcp.close(() => resolve()));
       throw new Error(`memberlist: cannot bind udp ${this.opts.bindAddr}:${port}`, { cause: err });
     }
+    this.recvBufferBytes = this.growRecvBuffer(udp);
     udp.on('error', (err) => this.opts.logger?.warn({ op: 'udp', err: String(err) }, 'udp socket error'));
     udp.on('message', (msg, rinfo) => {
       if (msg.length > MAX_DATAGRAM) return;
@@ -109,6 +135,30 @@ export class NetTransport implements Transport {
     this.udp = udp;
     this.tcp = tcp;
     this.bound = { addr: this.opts.bindAddr, port };
+  }
+
+  /** Asks for a large SO_RCVBUF, halving until accepted (Go: 2 MiB down); returns what we got. */
+  private growRecvBuffer(udp: UdpSocket): number {
+    const want = this.opts.recvBufferSize ?? 4 * 1024 * 1024;
+    for (let size = want; size >= 64 * 1024; size = Math.floor(size / 2)) {
+      try {
+        udp.setRecvBufferSize(size);
+        break;
+      } catch {
+        // not accepted: try half
+      }
+    }
+    let got = 0;
+    try {
+      got = udp.getRecvBufferSize();
+    } catch {
+      return 0;
+    }
+    // Linux reports twice the requested size (bookkeeping overhead) and caps at rmem_max.
+    if (got < want) {
+      this.opts.logger?.warn({ op: 'udp', want, got }, 'UDP receive buffer smaller than asked (raise net.core.rmem_max): bursts may drop probes');
+    }
+    return got;
   }
 
   /** The bound address and port. */
@@ -134,9 +184,15 @@ export class NetTransport implements Transport {
     return new Promise((resolve, reject) => {
       const sock = connect({ host: to.addr, port: to.port });
       sock.setNoDelay(true);
+      // Timers run before sockets are polled: after a stall, a connection the kernel already
+      // completed would look timed out. Let pending I/O (the 'connect' event) run first.
       const timer = setTimeout(() => {
-        sock.destroy();
-        reject(new Error(`dial ${to.addr}:${to.port}: timeout after ${timeoutMs} ms`));
+        setImmediate(() => {
+          if (sock.connecting || sock.destroyed) {
+            sock.destroy();
+            reject(new Error(`dial ${to.addr}:${to.port}: timeout after ${timeoutMs} ms`));
+          }
+        });
       }, Math.max(1, timeoutMs));
       timer.unref();
       sock.once('connect', () => {

@@ -13,7 +13,7 @@ const alive: Message = {
 const label = new TextEncoder().encode('L');
 const none = new Uint8Array(0);
 
-test('packet: every layer combination round-trips (table)', () => {
+test('packet: every layer combination round-trips (table)', { timeout: 120_000 }, () => {
   const big = encodeCompound(Array.from({ length: 20 }, () => encodeMessage(alive)));
   for (const keys of [[], [key]]) {
     for (const lbl of [none, label]) {
@@ -35,7 +35,7 @@ test('packet: every layer combination round-trips (table)', () => {
   }
 });
 
-test('packet: typed drop reasons (table)', () => {
+test('packet: typed drop reasons (table)', { timeout: 120_000 }, () => {
   const plain = encodePacket(encodeMessage(ping), { keys: [], label: none, compress: false }, true);
   const enc = encodePacket(encodeMessage(ping), { keys: [key], label: none, compress: false }, false);
   const badCrc = plain.slice();
@@ -58,7 +58,7 @@ test('packet: typed drop reasons (table)', () => {
   }
 });
 
-test('packet: compound parts are handled even if one is bad', () => {
+test('packet: compound parts are handled even if one is bad', { timeout: 120_000 }, () => {
   const pkt = encodeCompound([encodeMessage(ping), Uint8Array.of(MsgType.ping, 0xc1), encodeMessage(alive)]);
   const got = decodePacket(pkt, { keys: [], label: none });
   assert.deepEqual(got.messages, [ping, alive]);

@@ -9,7 +9,7 @@ const nodes = [
 ];
 const key = new Uint8Array(32).fill(8);
 
-test('stream: push/pull round-trips through every option combination, byte by byte', () => {
+test('stream: push/pull round-trips through every option combination, byte by byte', { timeout: 120_000 }, () => {
   const userState = Uint8Array.of(9, 9, 9);
   const body = encodePushPull(true, nodes, userState);
   for (const keys of [[], [key]]) {
@@ -28,14 +28,14 @@ test('stream: push/pull round-trips through every option combination, byte by by
   }
 });
 
-test('stream: reply frames carry no label; ping and ack parse', () => {
+test('stream: reply frames carry no label; ping and ack parse', { timeout: 120_000 }, () => {
   const opts: StreamCodecOptions = { keys: [key], label: new TextEncoder().encode('x'), compress: true };
   const ack = encodeStreamFrame(encodeMessage({ type: MsgType.ackResp, body: { seqNo: 5, payload: new Uint8Array(0) } }), opts, false);
   assert.notEqual(ack[0], MsgType.hasLabel);
   assert.deepEqual(tryParseStream(ack, opts, false, true), { status: 'ok', msg: { type: 'ack', ack: { seqNo: 5, payload: new Uint8Array(0) } } });
 });
 
-test('stream: rejections carry reasons (table)', () => {
+test('stream: rejections carry reasons (table)', { timeout: 120_000 }, () => {
   const plain: StreamCodecOptions = { keys: [], label: new Uint8Array(0), compress: false };
   const keyed: StreamCodecOptions = { keys: [key], label: new Uint8Array(0), compress: false };
   const ping = encodeMessage({ type: MsgType.ping, body: { seqNo: 1, node: 'a' } });

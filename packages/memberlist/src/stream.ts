@@ -23,9 +23,9 @@ import {
 } from './messages.js';
 import { MsgpackError, bytesToText, decode, encode } from './msgpack.js';
 
-/** Largest encrypted stream body accepted (Go HEAD: 20 MiB). */
+/** Largest encrypted stream body accepted when no limit is given (Go HEAD: 20 MiB). */
 export const MAX_STREAM_BYTES = 20 * 1024 * 1024;
-/** Most node entries accepted in one push/pull. */
+/** Most node entries accepted in one push/pull when no limit is given (Go HEAD). */
 export const MAX_PUSH_NODES = 1_048_576;
 
 /** A decoded stream message. */
@@ -37,7 +37,7 @@ export type StreamMessage =
   | { type: 'user'; data: Uint8Array };
 
 /** Why a stream was rejected; stable keys for stats. */
-export type StreamDropReason = 'label' | 'notEncrypted' | 'unexpectedEncryption' | 'decrypt' | 'tooLarge' | 'compress' | 'malformed' | 'unknownType';
+export type StreamDropReason = 'label' | 'notEncrypted' | 'unexpectedEncryption' | 'decrypt' | 'tooLarge' | 'tooManyMembers' | 'compress' | 'malformed' | 'unknownType';
 
 /** A rejected stream, with a drop reason. */
 export class StreamError extends Error {
@@ -52,11 +52,22 @@ export class StreamError extends Error {
   }
 }
 
-/** Keys (empty = no encryption), label and compression for stream frames. */
+/** Keys (empty = no encryption), label and compression for stream frames, and read limits. */
 export interface StreamCodecOptions {
   keys: readonly Uint8Array[];
   label: Uint8Array;
   compress: boolean;
+  /** Most bytes of a body (encrypted frame, decompressed body, user state); default MAX_STREAM_BYTES. */
+  maxBytes?: number;
+  /** Most push/pull node entries; default MAX_PUSH_NODES. */
+  maxNodes?: number;
+  /** Go's GossipVerifyIncoming = false: with keys set, accept unencrypted streams too. */
+  allowPlaintext?: boolean;
+}
+
+interface ReadLimits {
+  maxBytes: number;
+  maxNodes: number;
 }
 
 /** Encodes a push/pull body: 06, header, N node maps back to back, raw user state. */
@@ -94,7 +105,7 @@ function isTruncated(err: unknown): boolean {
 }
 
 /** Parses a plaintext message body; `complete` says no more bytes will come. */
-function parseBody(buf: Uint8Array, complete: boolean, allowCompress: boolean): ParseResult {
+function parseBody(buf: Uint8Array, complete: boolean, allowCompress: boolean, lim: ReadLimits): ParseResult {
   if (buf.length === 0) {
     if (complete) throw new StreamError('malformed', 'stream: empty message');
     return MORE;
@@ -108,17 +119,19 @@ function parseBody(buf: Uint8Array, complete: boolean, allowCompress: boolean): 
         decode(buf, 1);
         let inner: Uint8Array;
         try {
-          inner = decompressMessage(buf);
+          inner = decompressMessage(buf, lim.maxBytes);
         } catch (err) {
+          if (err instanceof FrameError && err.reason === 'decompressLimit') throw new StreamError('tooLarge', `stream: body decompresses to more than ${lim.maxBytes} bytes`, { cause: err });
           throw new StreamError('compress', 'stream: bad compressed body', { cause: err });
         }
-        return parseBody(inner, true, false);
+        return parseBody(inner, true, false, lim);
       }
       case MsgType.pushPull: {
         let r = decode(buf, 1);
         const header = toPushHeader(r.value);
-        if (header.nodes < 0 || header.nodes > MAX_PUSH_NODES) throw new StreamError('tooLarge', `push/pull: ${header.nodes} nodes`);
-        if (header.userStateLen < 0 || header.userStateLen > MAX_STREAM_BYTES) throw new StreamError('tooLarge', 'push/pull: user state too large');
+        if (header.nodes < 0) throw new StreamError('tooLarge', `push/pull: ${header.nodes} nodes`);
+        if (header.nodes > lim.maxNodes) throw new StreamError('tooManyMembers', `push/pull: ${header.nodes} nodes > ${lim.maxNodes}`);
+        if (header.userStateLen < 0 || header.userStateLen > lim.maxBytes) throw new StreamError('tooLarge', 'push/pull: user state too large');
         const nodes: PushNodeState[] = [];
         let off = r.end;
         for (let i = 0; i < header.nodes; i++) {
@@ -146,7 +159,7 @@ function parseBody(buf: Uint8Array, complete: boolean, allowCompress: boolean): 
         const r = decode(buf, 1);
         const v = r.value;
         const len = v instanceof Map ? v.get('UserMsgLen') : undefined;
-        if (typeof len !== 'number' || !Number.isSafeInteger(len) || len < 0 || len > MAX_STREAM_BYTES) {
+        if (typeof len !== 'number' || !Number.isSafeInteger(len) || len < 0 || len > lim.maxBytes) {
           throw new StreamError('malformed', 'user message: bad length');
         }
         if (buf.length - r.end < len) {
@@ -174,6 +187,7 @@ function parseBody(buf: Uint8Array, complete: boolean, allowCompress: boolean): 
  * Throws StreamError when the bytes can never form a valid message.
  */
 export function tryParseStream(buf: Uint8Array, opts: StreamCodecOptions, acceptor: boolean, ended: boolean): ParseResult {
+  const lim: ReadLimits = { maxBytes: opts.maxBytes ?? MAX_STREAM_BYTES, maxNodes: opts.maxNodes ?? MAX_PUSH_NODES };
   let rest = buf;
   if (acceptor) {
     if (rest.length === 0) {
@@ -208,7 +222,7 @@ export function tryParseStream(buf: Uint8Array, opts: StreamCodecOptions, accept
       return MORE;
     }
     const len = new DataView(rest.buffer, rest.byteOffset, rest.length).getUint32(1);
-    if (len > MAX_STREAM_BYTES) throw new StreamError('tooLarge', `stream: encrypted length ${len} too large`);
+    if (len > lim.maxBytes + ENCRYPT_OVERHEAD_V1 + 16) throw new StreamError('tooLarge', `stream: encrypted length ${len} too large`);
     if (rest.length < 5 + len) {
       if (ended) throw new StreamError('malformed', 'stream: truncated encrypted body');
       return MORE;
@@ -216,8 +230,15 @@ export function tryParseStream(buf: Uint8Array, opts: StreamCodecOptions, accept
     const aad = Buffer.concat([rest.subarray(0, 5), opts.label]);
     const plain = decryptPayload(opts.keys, rest.subarray(5, 5 + len), aad);
     if (typeof plain === 'string') throw new StreamError('decrypt', `stream: no installed keys could decrypt the message (${plain})`);
-    return parseBody(plain, true, true);
+    return parseBody(plain, true, true, lim);
   }
-  if (opts.keys.length > 0) throw new StreamError('notEncrypted', 'stream: encryption is configured but remote state is not encrypted');
-  return parseBody(rest, ended, true);
+  if (opts.keys.length > 0 && opts.allowPlaintext !== true) throw new StreamError('notEncrypted', 'stream: encryption is configured but remote state is not encrypted');
+  return parseBody(rest, ended, true, lim);
+}
+
+/** Bytes a stream message may need to be complete, if known from its header (encrypted frames). */
+export function expectedStreamLength(buf: Uint8Array, label: Uint8Array, acceptor: boolean): number | undefined {
+  const off = acceptor && label.length > 0 ? 2 + label.length : 0;
+  if (buf.length < off + 5 || buf[off] !== MsgType.encrypt) return undefined;
+  return off + 5 + new DataView(buf.buffer, buf.byteOffset, buf.length).getUint32(off + 1);
 }

@@ -57,12 +57,20 @@ export class ChunkQueue {
   private chunks: Uint8Array[] = [];
   private waiters: Array<(c: Uint8Array | null) => void> = [];
   private ended = false;
+  private queued = 0;
   /** Delivers a chunk to the next reader. */
   push(c: Uint8Array): void {
     if (this.ended) return;
     const w = this.waiters.shift();
     if (w !== undefined) w(c);
-    else this.chunks.push(c);
+    else {
+      this.chunks.push(c);
+      this.queued += c.length;
+    }
+  }
+  /** Bytes received but not read yet (a socket transport pauses reading above a mark). */
+  bytes(): number {
+    return this.queued;
   }
   /** Marks end of stream; readers get null once buffered chunks are drained. */
   end(): void {
@@ -70,10 +78,19 @@ export class ChunkQueue {
     this.ended = true;
     for (const w of this.waiters.splice(0)) w(null);
   }
+  /** Ends the stream and drops buffered chunks (we closed it: nobody will read them). */
+  discard(): void {
+    this.end();
+    this.chunks = [];
+    this.queued = 0;
+  }
   /** The next chunk or null at end. */
   read(): Promise<Uint8Array | null> {
     const c = this.chunks.shift();
-    if (c !== undefined) return Promise.resolve(c);
+    if (c !== undefined) {
+      this.queued -= c.length;
+      return Promise.resolve(c);
+    }
     if (this.ended) return Promise.resolve(null);
     return new Promise((resolve) => this.waiters.push(resolve));
   }
