@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- failover [--trials N] [--soak-seconds S] [--loaded-trials N] [--only a,b]`
+ * `npm run bench -- failover [--trials N] [--soak-seconds S] [--loaded-trials N] [--only a,b] [--preset P]`
  * (root; uses the network lab).
  *
  * A 3-node lab with the controller and three speakers; a client-namespace probe starts an HTTP
@@ -63,7 +63,10 @@ export default async function bench(ctx: BenchContext): Promise<void> {
   const unspin = (): void => {
     for (const b of busy.splice(0)) b.kill('SIGKILL');
   };
-  const sys = await startSystem(3);
+  const presetIdx = ctx.args.indexOf('--preset');
+  const preset = presetIdx >= 0 ? ctx.args[presetIdx + 1] : undefined;
+  if (preset !== undefined) ctx.log(`speakers on the ${preset} preset`);
+  const sys = await startSystem(3, preset !== undefined ? { speakerArgs: ['--ml-preset', preset] } : {});
   try {
     await createServiceWithEndpoints(sys, 'bench', 'web', sys.lab.nodes);
     const [vip] = await waitIngress(sys, 'bench', 'web');

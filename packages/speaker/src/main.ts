@@ -91,7 +91,7 @@ function run(v: ReturnType<typeof parseArgs<{ options: typeof FLAGS; strict: tru
   const nodeName = v['node-name'] ?? env['IRONLB_NODE_NAME'];
   if (nodeName === undefined || nodeName === '') fail('--node-name (or IRONLB_NODE_NAME) is required');
   const preset = (v['ml-preset'] ?? env['IRONLB_ML_PRESET'] ?? 'fast') as PresetName;
-  if (!['fast', 'local', 'lan'].includes(preset)) fail(`--ml-preset must be fast, local or lan, not ${preset}`);
+  if (!['rapid', 'fast', 'local', 'lan'].includes(preset)) fail(`--ml-preset must be rapid, fast, local or lan, not ${preset}`);
   const ifaces = (v.interfaces ?? env['IRONLB_INTERFACES'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const excludeText = v['exclude-interfaces'] ?? env['IRONLB_EXCLUDE_INTERFACES'];
   let exclude: RegExp | undefined;
