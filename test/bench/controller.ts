@@ -8,6 +8,10 @@
  *   is the create call alone: the floor.
  * - bulk_10k_s: 10,000 Services created at once (64 in flight): time from the first create to the
  *   moment every one of them has an IP, as seen by a watch.
+ * - crd_apply_to_ingress_p50_ms / _p99_ms: `--crd N` (default 50) times, a Service waits for a pool
+ *   that does not exist yet (address-pool annotation); time from the apply of that IPAddressPool to
+ *   the moment a watch sees the Service's ingress. Measured first, with few Services, since every
+ *   config change re-checks every Service (a pass over 11,000 Services is another figure).
  * IPv6 single-stack Services in a /112 pool, since 10,000 IPv4 VIPs do not fit our lab range.
  */
 import { spawn } from 'node:child_process';
@@ -16,6 +20,7 @@ import { join } from 'node:path';
 import { type V1Service, Watch } from '@kubernetes/client-node';
 import { apiClients } from '@ironlb/k8s';
 import { startControlPlane } from '../controlplane/controlplane.js';
+import { apply, installCrds } from '../integration/crd-helpers.js';
 import { type BenchContext, quantile } from './figure.js';
 
 const POOL = 'address-pools:\n- name: bench\n  protocol: layer2\n  addresses: [2001:db8::1:0/112]\n';
@@ -41,12 +46,15 @@ export default async function bench(ctx: BenchContext): Promise<void> {
   const latencyN = arg(ctx.args, '--latency', 1000);
   const bulkN = arg(ctx.args, '--bulk', 10_000);
   const inflight = arg(ctx.args, '--inflight', 1);
+  const crdN = arg(ctx.args, '--crd', 50);
   const cp = await startControlPlane({ log: ctx.log });
   // The client side must not pay a TLS handshake per create either (see apiClients).
   const kc = cp.kubeConfig();
   const { core } = apiClients(kc);
   const kubeconfig = join(cp.dir, 'bench.kubeconfig');
   writeFileSync(kubeconfig, cp.kubeconfigYaml());
+  // The CRDs are installed as deploy/ ships them, before the controller starts (it looks once a minute).
+  await installCrds(kc);
   const controller = spawn(process.execPath, ['packages/controller/bundle/main.mjs', '--kubeconfig', kubeconfig, '--metrics-port', '0', '--log-level', 'warn'], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -56,7 +64,7 @@ export default async function bench(ctx: BenchContext): Promise<void> {
   try {
     await core.createNamespace({ body: { metadata: { name: 'ironlb-system' } } });
     await core.createNamespacedConfigMap({ namespace: 'ironlb-system', body: { metadata: { name: 'config' }, data: { config: POOL } } });
-    for (const ns of ['lat', 'bulk']) await core.createNamespace({ body: { metadata: { name: ns } } });
+    for (const ns of ['lat', 'bulk', 'crd']) await core.createNamespace({ body: { metadata: { name: ns } } });
     // One watch sees every ingress the moment the API server stores it.
     abort = await new Watch(kc).watch(
       '/api/v1/services',
@@ -90,6 +98,21 @@ export default async function bench(ctx: BenchContext): Promise<void> {
     // Warm-up: the controller has synced once the first Service gets an IP.
     await core.createNamespacedService({ namespace: 'lat', body: body('warmup') });
     await untilSeen('lat/warmup', 30_000);
+
+    // IPAddressPool apply → ingress: one Service waits for each new pool.
+    await apply(kc, [{ apiVersion: 'ironlb.io/v1beta1', kind: 'L2Advertisement', metadata: { name: 'all', namespace: 'ironlb-system' }, spec: {} }]);
+    const crdLatencies: number[] = [];
+    for (let i = 0; i < crdN; i++) {
+      const name = `c${i}`;
+      await core.createNamespacedService({ namespace: 'crd', body: { ...body(name), metadata: { name, annotations: { 'ironlb.io/address-pool': `p${i}` } } } });
+      const t0 = performance.now();
+      await apply(kc, [{ apiVersion: 'ironlb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: `p${i}`, namespace: 'ironlb-system' }, spec: { addresses: [`2001:db8::2:${(i + 1).toString(16)}`] } }]);
+      await untilSeen(`crd/${name}`, 30_000);
+      crdLatencies.push((seen.get(`crd/${name}`) ?? NaN) - t0);
+    }
+    ctx.log(`crd: ${crdLatencies.length} IPAddressPools applied, each awaited by one Service`);
+    ctx.emit({ metric: 'crd_apply_to_ingress_p50_ms', value: round(quantile(crdLatencies, 0.5)), unit: 'ms' });
+    ctx.emit({ metric: 'crd_apply_to_ingress_p99_ms', value: round(quantile(crdLatencies, 0.99)), unit: 'ms' });
 
     const latencies: number[] = [];
     const createOnly: number[] = [];

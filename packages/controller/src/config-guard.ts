@@ -61,7 +61,7 @@ export function releaseVerdict(
   stranded: readonly string[],
   holding: number,
   limit: number | undefined,
-  where: { namespace: string; name: string },
+  where: { namespace: string; name: string; kind?: 'configmap' | 'ipaddresspool' },
   defaultMax = DEFAULT_MAX_RELEASE,
 ): ReleaseVerdict {
   const n = stranded.length;
@@ -76,6 +76,6 @@ export function releaseVerdict(
     ok: false,
     message:
       `refused: this config would take the IPs away from ${what} (${shown}); ${rule}. The config in force stays. ` +
-      `If this is intended: kubectl -n ${where.namespace} annotate configmap ${where.name} --overwrite ${MAX_RELEASE_ANNOTATION}=${n}`,
+      `If this is intended: kubectl -n ${where.namespace} annotate ${where.kind ?? 'configmap'} ${where.name} --overwrite ${MAX_RELEASE_ANNOTATION}=${n}`,
   };
 }

@@ -12,12 +12,26 @@
  *   --metrics-host / --metrics-port [IRONLB_METRICS_HOST / _PORT] /metrics; default 127.0.0.1:7472
  *                                             (loopback only; set the host to 0.0.0.0 or the Pod IP
  *                                             to let Prometheus scrape it). Port 0 picks a free port.
+ *   --crds [IRONLB_CRDS]                      auto (default: read ironlb.io objects when installed), on, off
+ *   --webhook [IRONLB_WEBHOOK]                true (default) or false: serve the admission webhook
+ *   --webhook-host / --webhook-port [IRONLB_WEBHOOK_HOST / _PORT]  default 0.0.0.0:9443
+ *   --webhook-config-name [IRONLB_WEBHOOK_CONFIG_NAME]  ValidatingWebhookConfiguration to inject the
+ *                                             CA into; default ironlb-webhook
+ *   --webhook-hosts [IRONLB_WEBHOOK_HOSTS]    comma list of names/IPs the serving certificate covers;
+ *                                             default ironlb-webhook.NAMESPACE.svc(.cluster.local)
+ *   --webhook-strand-policy [IRONLB_WEBHOOK_STRAND_POLICY]  warn (default) or refuse a change that
+ *                                             takes IPs away from Services
  * The controller never exits because the Kubernetes API is unreachable: it waits (not ready) at
  * start, and later keeps its state and retries while /readyz says "degraded".
  */
 import { parseArgs } from 'node:util';
 import { createLogger, loadKubeConfig, startOpsServer } from '@ironlb/k8s';
 import { Controller } from './controller.js';
+
+function usage(message: string): never {
+  console.error(`ironlb controller: ${message}`);
+  process.exit(2);
+}
 
 function port(text: string, flag: string): number {
   const n = Number(text);
@@ -40,6 +54,13 @@ function main(): void {
       'health-port': { type: 'string' },
       'metrics-host': { type: 'string' },
       'metrics-port': { type: 'string' },
+      crds: { type: 'string' },
+      webhook: { type: 'string' },
+      'webhook-host': { type: 'string' },
+      'webhook-port': { type: 'string' },
+      'webhook-config-name': { type: 'string' },
+      'webhook-hosts': { type: 'string' },
+      'webhook-strand-policy': { type: 'string' },
     },
     strict: true,
   });
@@ -59,7 +80,32 @@ function main(): void {
     log.fatal({ err }, 'cannot load the Kubernetes client configuration');
     process.exit(1);
   }
-  const controller = new Controller({ kc, log, namespace, configMapName: values['config-name'] ?? env['IRONLB_CONFIG_NAME'] ?? 'config', lbClass: lbClass === '' ? undefined : lbClass });
+  const crds = values.crds ?? env['IRONLB_CRDS'] ?? 'auto';
+  if (crds !== 'auto' && crds !== 'on' && crds !== 'off') usage(`--crds must be auto, on or off, not ${JSON.stringify(crds)}`);
+  const webhookOn = values.webhook ?? env['IRONLB_WEBHOOK'] ?? 'true';
+  if (webhookOn !== 'true' && webhookOn !== 'false') usage(`--webhook must be true or false, not ${JSON.stringify(webhookOn)}`);
+  const policyText = values['webhook-strand-policy'] ?? env['IRONLB_WEBHOOK_STRAND_POLICY'] ?? 'warn';
+  const strandPolicy: 'warn' | 'refuse' = policyText === 'warn' || policyText === 'refuse' ? policyText : usage(`--webhook-strand-policy must be warn or refuse, not ${JSON.stringify(policyText)}`);
+  const hostsText = values['webhook-hosts'] ?? env['IRONLB_WEBHOOK_HOSTS'];
+  const webhook =
+    webhookOn === 'true'
+      ? {
+          host: values['webhook-host'] ?? env['IRONLB_WEBHOOK_HOST'] ?? '0.0.0.0',
+          port: port(values['webhook-port'] ?? env['IRONLB_WEBHOOK_PORT'] ?? '9443', '--webhook-port'),
+          configName: values['webhook-config-name'] ?? env['IRONLB_WEBHOOK_CONFIG_NAME'] ?? 'ironlb-webhook',
+          strandPolicy,
+          ...(hostsText !== undefined && hostsText !== '' ? { hosts: hostsText.split(',').map((h) => h.trim()).filter(Boolean) } : {}),
+        }
+      : undefined;
+  const controller = new Controller({
+    kc,
+    log,
+    namespace,
+    configMapName: values['config-name'] ?? env['IRONLB_CONFIG_NAME'] ?? 'config',
+    lbClass: lbClass === '' ? undefined : lbClass,
+    crds,
+    ...(webhook !== undefined ? { webhook } : {}),
+  });
   let stopping = false;
   const shutdown = (signal: string): void => {
     stopping = true;

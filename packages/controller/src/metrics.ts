@@ -7,7 +7,7 @@ import type { PoolStats } from '@ironlb/core';
 import type { EventStats, GaugeDescriptor } from '@ironlb/k8s';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** Why a ConfigMap's config was not put in force. */
+/** Why a ConfigMap's config (or a change of IPAddressPools) was not put in force. */
 export type ConfigRejection = 'invalid' | 'blank' | 'missingKey' | 'unsafeRelease';
 
 /** The controller's metrics in their own registry. */
@@ -38,6 +38,24 @@ export class ControllerMetrics {
   });
   readonly updates = new Counter({ name: 'ironlb_k8s_client_updates_total', help: 'Service status/annotation writes', registers: [this.registry] });
   readonly updateErrors = new Counter({ name: 'ironlb_k8s_client_update_errors_total', help: 'Failed Service status/annotation writes (each is retried)', registers: [this.registry] });
+  readonly webhookRequests = new Counter({
+    name: 'ironlb_webhook_requests_total',
+    help: 'Admission webhook requests by object kind and result: allowed, denied, or why the request was dropped (notFound, badMethod, tooLarge, malformed, error)',
+    labelNames: ['kind', 'result'],
+    registers: [this.registry],
+  });
+  readonly invalidObjects = new Gauge({
+    name: 'ironlb_config_invalid_objects',
+    help: 'IPAddressPools, L2Advertisements and ConfigMap pools not in force as written (invalid, overlapping, or refused), by kind',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
+  readonly statusWrites = new Counter({
+    name: 'ironlb_k8s_client_status_writes_total',
+    help: 'Status writes of IPAddressPools and L2Advertisements, and Service conditions, by result (ok, failed)',
+    labelNames: ['kind', 'result'],
+    registers: [this.registry],
+  });
   readonly reconcileFailures = new Counter({
     name: 'ironlb_controller_reconcile_failures_total',
     help: 'Reconciles scheduled for a retry: kind="retry" (a write failed), kind="error" (the reconcile threw)',

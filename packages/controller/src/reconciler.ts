@@ -11,7 +11,7 @@ import type { V1Service } from '@kubernetes/client-node';
 import type { Allocator } from '@ironlb/core';
 import { LogLimiter } from '@ironlb/k8s';
 import type { Logger } from 'pino';
-import { POOL_ANNOTATION, ingressIPs, isHandled, serviceKey, serviceRecord } from './service-record.js';
+import { POOL_ANNOTATION, type RecordResult, ingressIPs, isHandled, serviceKey, serviceRecord } from './service-record.js';
 
 /** What to do after a reconcile (MetalLB's SyncState); reprocessAll: this Service freed IPs. */
 export type Verdict = 'success' | 'retry' | 'noRetry' | 'reprocessAll';
@@ -43,12 +43,22 @@ export class ServiceReconciler {
   readonly #log: Logger;
   readonly #lbClass: string | undefined;
   readonly #now: () => number;
+  readonly #record: (svc: V1Service) => RecordResult;
   /** Last failure reported per Service, so a repeat is quiet. Entries go when the Service does. */
   readonly #reported = new Map<string, { message: string; at: number }>();
   readonly #writeLog: LogLimiter;
 
-  constructor(opts: { allocator: Allocator; port: ControllerPort; log: Logger; lbClass?: string | undefined; now?: () => number }) {
+  constructor(opts: {
+    allocator: Allocator;
+    port: ControllerPort;
+    log: Logger;
+    lbClass?: string | undefined;
+    now?: () => number;
+    /** Builds the allocator record (default serviceRecord; the controller adds namespace labels). */
+    record?: (svc: V1Service) => RecordResult;
+  }) {
     this.#alloc = opts.allocator;
+    this.#record = opts.record ?? ((svc) => serviceRecord(svc));
     this.#port = opts.port;
     this.#log = opts.log;
     this.#lbClass = opts.lbClass;
@@ -67,7 +77,7 @@ export class ServiceReconciler {
       if (!isHandled(svc, this.#lbClass) || this.#alloc.allocationOf(key) !== undefined) continue;
       const ips = ingressIPs(svc);
       if (ips.length === 0) continue;
-      const rec = serviceRecord(svc);
+      const rec = this.#record(svc);
       if (!rec.ok) continue;
       const r = this.#alloc.assign(rec.record, ips);
       if (!r.ok) this.#log.info({ op: 'readmit', svc: key, ip: ips, reason: r.failure.reason }, 'current IP not re-admitted; will reassign');
@@ -80,7 +90,7 @@ export class ServiceReconciler {
    */
   claim(svc: V1Service): boolean {
     if (!isHandled(svc, this.#lbClass) || isTerminating(svc)) return false;
-    const rec = serviceRecord(svc);
+    const rec = this.#record(svc);
     return rec.ok && this.#alloc.allocate(rec.record).ok;
   }
 
@@ -94,7 +104,7 @@ export class ServiceReconciler {
       this.#reported.delete(key);
       return this.#unhandled(key, svc);
     }
-    const rec = serviceRecord(svc);
+    const rec = this.#record(svc);
     if (!rec.ok) {
       // A contradictory request never costs the Service an IP it already has.
       this.#report(svc, key, 'LoadBalancerFailed', rec.message);

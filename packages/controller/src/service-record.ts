@@ -4,7 +4,7 @@
  */
 import type { V1Service } from '@kubernetes/client-node';
 import { serviceKey } from '@ironlb/k8s';
-import { type Family, type IPFamilyPolicy, type PortProtocol, type ServiceRecord, backendKeyFor, quote, requestedIPsFrom } from '@ironlb/core';
+import { type Family, type IPFamilyPolicy, type Labels, type PortProtocol, type ServiceRecord, backendKeyFor, quote, requestedIPsFrom } from '@ironlb/core';
 
 /** Annotation prefixes we read, ours first; MetalLB's current and legacy ones for migration. */
 export const ANNOTATION_PREFIXES = ['ironlb.io/', 'metallb.io/', 'metallb.universe.tf/'] as const;
@@ -51,8 +51,9 @@ function familyOf(f: string): Family | undefined {
 /**
  * Builds the allocator record. The API server always fills ipFamilies/ipFamilyPolicy for
  * LoadBalancer Services; defaults below only matter for hand-made objects in unit tests.
+ * `namespaceLabels` (the Service's Namespace's labels) feed IPAddressPool namespaceSelectors.
  */
-export function serviceRecord(svc: V1Service): RecordResult {
+export function serviceRecord(svc: V1Service, namespaceLabels?: Labels): RecordResult {
   const key = serviceKey(svc);
   for (const name of READ_ANNOTATIONS) {
     const conflict = annotationConflict(svc, name);
@@ -75,6 +76,9 @@ export function serviceRecord(svc: V1Service): RecordResult {
     ports,
     backendKey,
     requestedIPs,
+    namespace: svc.metadata?.namespace ?? '',
+    labels: svc.metadata?.labels ?? {},
+    ...(namespaceLabels !== undefined ? { namespaceLabels } : {}),
     ...(sharingKey !== undefined && sharingKey !== '' ? { sharingKey } : {}),
     ...(requestedPool !== undefined && requestedPool !== '' ? { requestedPool } : {}),
   };

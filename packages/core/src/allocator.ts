@@ -5,6 +5,7 @@
  */
 import type { Config, Pool } from './config.js';
 import { countBuggy, familyName, formatIP, isBuggyIP, parseIP, quote, rangeSize, type Family, type IP, type IPRange } from './ip.js';
+import { type Labels, matchesAny } from './selector.js';
 
 /** Kubernetes `spec.ipFamilyPolicy`. */
 export type IPFamilyPolicy = 'SingleStack' | 'PreferDualStack' | 'RequireDualStack';
@@ -34,6 +35,12 @@ export interface ServiceRecord {
   readonly requestedIPs: readonly string[];
   /** The address-pool annotation. */
   readonly requestedPool?: string;
+  /** The Service's namespace (default: the part of `key` before "/"); pools' serviceAllocation reads it. */
+  readonly namespace?: string;
+  /** The Service's labels (serviceAllocation.serviceSelectors). */
+  readonly labels?: Labels;
+  /** Its namespace's labels (serviceAllocation.namespaceSelectors). */
+  readonly namespaceLabels?: Labels;
 }
 
 /** A service's current allocation: a live read-only view (a re-homed allocation shows its new pool). */
@@ -57,6 +64,8 @@ export type AllocationFailureReason =
   | 'requestedIPPoolConflict'
   | 'requestedIPsInDifferentPools'
   | 'buggyIP'
+  /** The pool's serviceAllocation does not serve this Service (namespace or labels). */
+  | 'poolNotAllowed'
   | 'invalidIP'
   | 'requestMismatch';
 
@@ -269,7 +278,10 @@ function portText(p: ServicePort): string {
  */
 export class Allocator {
   private pools: PoolState[] = [];
+  /** Auto-assign pools without serviceAllocation, in config order (tried after the pinned ones). */
   private autoPools: PoolState[] = [];
+  /** Auto-assign pools with serviceAllocation, by priority (1 first, 0 last), ties in config order. */
+  private pinnedPools: PoolState[] = [];
   private readonly poolByName = new Map<string, PoolState>();
   private readonly allocations = new Map<string, Holder>();
   /** Holders by non-empty sharing key, to find shareable IPs without scanning every IP. */
@@ -291,7 +303,13 @@ export class Allocator {
    */
   setConfig(config: Config): string[] {
     this.pools = config.pools.map((p) => new PoolState(p));
-    this.autoPools = this.pools.filter((p) => p.pool.autoAssign);
+    this.autoPools = this.pools.filter((p) => p.pool.autoAssign && p.pool.serviceAllocation === undefined);
+    const rank = (p: PoolState): number => {
+      const pr = p.pool.serviceAllocation?.priority ?? 0;
+      return pr > 0 ? pr : Number.MAX_SAFE_INTEGER;
+    };
+    // Array.prototype.sort is stable: equal priorities keep config order (MetalLB: random).
+    this.pinnedPools = this.pools.filter((p) => p.pool.autoAssign && p.pool.serviceAllocation !== undefined).sort((a, b) => rank(a) - rank(b));
     this.indexRanges();
     this.poolByName.clear();
     for (const p of this.pools) this.poolByName.set(p.pool.name, p);
@@ -360,6 +378,8 @@ export class Allocator {
       if (pool === undefined) {
         return fail('unknownPool', `unknown pool "${svc.requestedPool}"`, { pool: svc.requestedPool });
       }
+      const refused = notAllowed(pool.pool, svc);
+      if (refused !== null) return refused;
       if (svc.familyPolicy === 'RequireDualStack' && (!pool.hasFamily('ipv4') || !pool.hasFamily('ipv6'))) {
         const missing = pool.hasFamily('ipv4') ? 'IPv6' : 'IPv4';
         return fail('poolLacksFamily', `pool "${pool.pool.name}" has no ${missing} addresses, needed for RequireDualStack`, {
@@ -382,15 +402,19 @@ export class Allocator {
       return fail('poolExhausted', `no available IPs in pool "${pool.pool.name}"`, { pool: pool.pool.name });
     }
 
-    const auto = this.autoPools;
-    // Try the most wanted family set in every pool before settling for less (PreferDualStack:
-    // both families from one pool if any pool can, else one family).
-    for (const want of wantedFamilySets(svc)) {
-      for (const pool of auto) {
-        const picks = this.pickAll(pool, want, svc);
-        if (picks !== null) return this.commit(svc, pool, picks);
+    // MetalLB: first the pinned pools that serve this Service, by priority; then every other
+    // auto-assign pool. In each list the most wanted family set is tried in every pool before
+    // settling for less (PreferDualStack: both families from one pool if any pool can, else one).
+    const pinned = this.pinnedPools.length === 0 ? this.pinnedPools : this.pinnedPools.filter((p) => notAllowed(p.pool, svc) === null);
+    for (const list of [pinned, this.autoPools]) {
+      for (const want of wantedFamilySets(svc)) {
+        for (const pool of list) {
+          const picks = this.pickAll(pool, want, svc);
+          if (picks !== null) return this.commit(svc, pool, picks);
+        }
       }
     }
+    const auto = pinned.length === 0 ? this.autoPools : [...pinned, ...this.autoPools];
     if (svc.familyPolicy === 'RequireDualStack' && !auto.some((p) => p.hasFamily('ipv4') && p.hasFamily('ipv6'))) {
       return fail('poolLacksFamily', 'no auto-assign pool has both IPv4 and IPv6 addresses, needed for RequireDualStack');
     }
@@ -544,6 +568,8 @@ export class Allocator {
         pool: svc.requestedPool,
       });
     }
+    const refused = notAllowed(pool.pool, svc);
+    if (refused !== null) return refused;
     for (const p of picks) {
       if (pool.pool.avoidBuggyIPs && isBuggyIP(p.ip)) {
         const text = formatIP(p.ip);
@@ -712,6 +738,28 @@ export class Allocator {
     set.delete(h);
     if (set.size === 0) this.bySharingKey.delete(h.sharingKey);
   }
+}
+
+/**
+ * Why the pool's serviceAllocation does not serve `svc`, or null when it does (no allocation set;
+ * the namespace is listed or selected, when namespaces are restricted; a service selector matches,
+ * when services are). MetalLB's isPoolCompatibleWithService, also applied to requested IPs and pools.
+ */
+function notAllowed(pool: Pool, svc: ServiceRecord): Failure | null {
+  const sa = pool.serviceAllocation;
+  if (sa === undefined) return null;
+  const ns = svc.namespace ?? svc.key.slice(0, Math.max(0, svc.key.indexOf('/')));
+  if (sa.namespaces.length > 0 || sa.namespaceSelectors.length > 0) {
+    const listed = sa.namespaces.includes(ns);
+    const selected = sa.namespaceSelectors.length > 0 && matchesAny(sa.namespaceSelectors, svc.namespaceLabels ?? {});
+    if (!listed && !selected) {
+      return fail('poolNotAllowed', `pool "${pool.name}" does not serve namespace "${ns}" (its serviceAllocation lists other namespaces)`, { pool: pool.name });
+    }
+  }
+  if (sa.serviceSelectors.length > 0 && !matchesAny(sa.serviceSelectors, svc.labels ?? {})) {
+    return fail('poolNotAllowed', `pool "${pool.name}" serves only Services matching its serviceAllocation.serviceSelectors; this Service's labels match none`, { pool: pool.name });
+  }
+  return null;
 }
 
 /** Rejects services whose family list cannot be served at all. */

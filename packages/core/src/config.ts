@@ -11,6 +11,43 @@
  */
 import { type Document, LineCounter, type Node as YamlNode, type Pair, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
 import { countBuggy, familyName, formatRange, isIPv4Mapped, parseRange, quote, rangeSize, reservedOverlap, type IPRange } from './ip.js';
+import type { LabelSelector, Labels } from './selector.js';
+
+/** Where a pool or an advertisement was defined: the legacy ConfigMap or an ironlb.io object. */
+export type ConfigSource = 'configmap' | 'crd';
+
+/**
+ * IPAddressPool `spec.serviceAllocation` (MetalLB v1beta1): a pool with one serves, automatically,
+ * only the Services it matches, and is tried before every pool without one, by priority.
+ */
+export interface ServiceAllocation {
+  /** 1 is tried first; 0 (unset) sorts after every set priority; ties keep config order. */
+  readonly priority: number;
+  /** Namespaces served by name. */
+  readonly namespaces: readonly string[];
+  /** Namespaces served by their labels (any selector matching is enough). */
+  readonly namespaceSelectors: readonly LabelSelector[];
+  /** Services served by their labels (any selector matching is enough). */
+  readonly serviceSelectors: readonly LabelSelector[];
+}
+
+/**
+ * An L2Advertisement (MetalLB v1beta1 semantics): which pools it covers (by name or label; neither
+ * means every pool), which nodes may announce them (no selector: every node) and from which
+ * interfaces (none listed: all). A pool no advertisement covers is allocated but never announced.
+ */
+export interface L2Advertisement {
+  /** The object's name; LEGACY_ADVERTISEMENT for the one the ConfigMap implies. */
+  readonly name: string;
+  readonly source: ConfigSource;
+  readonly ipAddressPools: readonly string[];
+  readonly ipAddressPoolSelectors: readonly LabelSelector[];
+  readonly nodeSelectors: readonly LabelSelector[];
+  readonly interfaces: readonly string[];
+}
+
+/** Name of the advertisement the legacy ConfigMap implies (no Kubernetes object can have it). */
+export const LEGACY_ADVERTISEMENT = '(ConfigMap)';
 
 /** One address pool, validated: its ranges are in the order written and never overlap. */
 export interface Pool {
@@ -22,6 +59,12 @@ export interface Pool {
   readonly autoAssign: boolean;
   /** True: never hand out IPv4 x.x.x.0 / x.x.x.255. */
   readonly avoidBuggyIPs: boolean;
+  /** Set only for IPAddressPools with spec.serviceAllocation ("pinned" pools in MetalLB's words). */
+  readonly serviceAllocation?: ServiceAllocation;
+  /** The IPAddressPool's labels (what ipAddressPoolSelectors match); absent means none. */
+  readonly labels?: Labels;
+  /** Absent in configs built by hand: treated as 'configmap'. */
+  readonly source?: ConfigSource;
 }
 
 /** A validated configuration; pools are tried for auto-assignment in this order. */
@@ -32,6 +75,12 @@ export interface Config {
   readonly warnings: readonly string[];
   /** True when the text held no YAML content at all (empty, blank or only comments). */
   readonly blank: boolean;
+  /**
+   * Who may announce each pool, and where. The legacy ConfigMap implies one advertisement of its
+   * pools on every node and interface (LEGACY_ADVERTISEMENT). Undefined (a Config built by hand)
+   * means the same for every pool.
+   */
+  readonly l2Advertisements?: readonly L2Advertisement[];
 }
 
 /** A rejected configuration: the first problems found, and one readable message joining them. */
@@ -66,7 +115,12 @@ export interface ConfigLimits {
 export const CONFIG_LIMITS: ConfigLimits = Object.freeze({ maxChars: 128 * 1024, maxPools: 500, maxAddresses: 2000, maxErrors: 20, maxAliases: 100 });
 
 /** A configuration with no pools (what a missing ConfigMap means before any config was loaded). */
-export const EMPTY_CONFIG: Config = Object.freeze({ kind: 'Config', pools: Object.freeze([]), warnings: Object.freeze([]), blank: true });
+export const EMPTY_CONFIG: Config = Object.freeze({ kind: 'Config', pools: Object.freeze([]), warnings: Object.freeze([]), blank: true, l2Advertisements: Object.freeze([]) });
+
+/** The advertisement the legacy ConfigMap implies for its pools: every node, every interface. */
+export function legacyAdvertisement(poolNames: readonly string[]): L2Advertisement {
+  return { name: LEGACY_ADVERTISEMENT, source: 'configmap', ipAddressPools: [...poolNames], ipAddressPoolSelectors: [], nodeSelectors: [], interfaces: [] };
+}
 
 /** Narrowing helper for `parseConfig` results. */
 export function isConfigError(r: Config | ConfigError): r is ConfigError {
@@ -148,7 +202,7 @@ export function parseConfig(text: string, limits: ConfigLimits = CONFIG_LIMITS):
   const r = new Reader(doc, lines, limits, problems);
   const root = r.deref(doc.contents);
   if (root === null || (isScalar(root) && (root.value === null || root.value === undefined))) {
-    return { kind: 'Config', pools: [], warnings: [], blank: true };
+    return { kind: 'Config', pools: [], warnings: [], blank: true, l2Advertisements: [] };
   }
   if (!isMap(root)) {
     problems.add(`config must be a mapping with key "address-pools", got ${describe(root)}${r.at(root)}`);
@@ -193,7 +247,7 @@ export function parseConfig(text: string, limits: ConfigLimits = CONFIG_LIMITS):
   }
   if (problems.count === 0) checkOverlaps(pools, lineOf, problems);
   if (problems.count > 0) return configError(problems);
-  return { kind: 'Config', pools, warnings, blank: false };
+  return { kind: 'Config', pools, warnings, blank: false, l2Advertisements: [legacyAdvertisement(pools.map((p) => p.name))] };
 }
 
 function parsePool(r: Reader, item: unknown, index: number, problems: Problems, budget: { left: number; total: number }, lineOf: Map<IPRange, string>): Pool | null {
@@ -252,7 +306,7 @@ function parsePool(r: Reader, item: unknown, index: number, problems: Problems, 
         problems.add(`${where}: ${parsed.error}${r.at(node)}`);
         continue;
       }
-      const bad = forbidden(parsed.range);
+      const bad = forbiddenRange(parsed.range);
       if (bad !== undefined) {
         problems.add(`${where}: ${bad}${r.at(node)}`);
         continue;
@@ -262,11 +316,11 @@ function parsePool(r: Reader, item: unknown, index: number, problems: Problems, 
     }
   }
   if (name === null || problems.count > before) return null;
-  return { name, protocol: 'layer2', addresses, autoAssign, avoidBuggyIPs };
+  return { name, protocol: 'layer2', addresses, autoAssign, avoidBuggyIPs, source: 'configmap' };
 }
 
-/** Why a range may not be in any pool, or undefined when it may. */
-function forbidden(range: IPRange): string | undefined {
+/** Why a range may not be in any pool (reserved block, IPv4-mapped), or undefined when it may. */
+export function forbiddenRange(range: IPRange): string | undefined {
   if (isIPv4Mapped(range)) {
     const v4 = formatRange({ family: 'ipv4', first: range.first & 0xffffffffn, last: range.last & 0xffffffffn });
     return `${range.text} is an IPv4-mapped IPv6 address; write the IPv4 form ${v4} instead`;
@@ -278,12 +332,13 @@ function forbidden(range: IPRange): string | undefined {
 }
 
 /** A warning when avoid-buggy-ips leaves a pool without a single address to give. */
-function usableWarning(pool: Pool): string | undefined {
+export function usableWarning(pool: Pool): string | undefined {
   if (!pool.avoidBuggyIPs) return undefined;
   let usable = 0n;
   for (const r of pool.addresses) usable += rangeSize(r) - countBuggy(r);
   if (usable > 0n) return undefined;
-  return `pool ${quote(pool.name)}: avoid-buggy-ips leaves no usable address (every address in ${pool.addresses.map((a) => a.text).join(', ')} ends in .0 or .255); Services can only get an IP from it by request`;
+  const flag = pool.source === 'crd' ? 'avoidBuggyIPs' : 'avoid-buggy-ips';
+  return `pool ${quote(pool.name)}: ${flag} leaves no usable address (every address in ${pool.addresses.map((a) => a.text).join(', ')} ends in .0 or .255); Services can only get an IP from it by request`;
 }
 
 function optionalBool(r: Reader, pair: Pair<unknown, unknown> | undefined, key: string, dflt: boolean, where: string, problems: Problems): boolean {

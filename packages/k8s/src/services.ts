@@ -7,6 +7,17 @@ import { type CoreV1Api, type KubeConfig, PatchStrategy, type V1LoadBalancerIngr
 import { apiClients } from './clients.js';
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const strategicPatch = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
+
+/** A Service status condition as ironlb writes it (metav1.Condition). */
+export interface ServiceCondition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
 
 /** Writes Services' load-balancer status and annotations. */
 export class ServiceWriter {
@@ -28,5 +39,15 @@ export class ServiceWriter {
     const body: Record<string, unknown> = { status: { loadBalancer: ips.length > 0 ? { ingress } : { ingress: null } } };
     if (Object.keys(annotations).length > 0) body['metadata'] = { annotations };
     return this.#core.patchNamespacedServiceStatus({ namespace, name, body }, mergePatch);
+  }
+
+  /**
+   * Sets one condition in status.conditions, or removes the condition of that type (`remove`),
+   * leaving every other condition alone: a strategic merge patch merges the list by `type` (it is
+   * a map-list keyed by type), where a merge patch would replace the whole list.
+   */
+  async setCondition(namespace: string, name: string, condition: ServiceCondition | { type: string; remove: true }): Promise<V1Service> {
+    const item = 'remove' in condition ? { type: condition.type, $patch: 'delete' } : condition;
+    return this.#core.patchNamespacedServiceStatus({ namespace, name, body: { status: { conditions: [item] } } }, strategicPatch);
   }
 }
