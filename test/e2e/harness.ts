@@ -287,8 +287,12 @@ async function startProbe<T>(lab: Lab, script: string, args: string[], env?: Nod
   };
 }
 
-/** Starts an HTTP GET to `ip` every `intervalMs` from the client namespace. */
-export async function startHttpProbe(lab: Lab, ip: string, intervalMs = 10, timeoutMs = 1000, maxMs = 900_000): Promise<Probe<HttpProbeResult>> {
+/**
+ * Starts an HTTP GET to `ip` every `intervalMs` from the client namespace. Each request may take
+ * `timeoutMs` (default 3 s: one lost SYN is retransmitted after 1 s; on a machine whose cores are
+ * oversubscribed a request can be slow without the VIP being down, and that is not a failure).
+ */
+export async function startHttpProbe(lab: Lab, ip: string, intervalMs = 10, timeoutMs = 3000, maxMs = 900_000): Promise<Probe<HttpProbeResult>> {
   const host = ip.includes(':') ? `[${ip}]` : ip;
   return startProbe<HttpProbeResult>(lab, 'httpprobe.mjs', [`http://${host}/`, String(intervalMs), String(timeoutMs), String(maxMs)]);
 }
