@@ -42,9 +42,9 @@ export function manifestObjects(): Obj[] {
   return parseObjects(readFileSync(join(root, 'deploy/ironlb.yaml'), 'utf8'));
 }
 
-/** `helm template ironlb deploy/helm/ironlb [args]`'s objects. */
+/** `helm template ironlb deploy/helm/ironlb --include-crds [args]`'s objects (what `helm install` creates). */
 export function helmObjects(args: readonly string[] = []): Obj[] {
-  return parseObjects(execFileSync(helmBin(), ['template', 'ironlb', join(root, 'deploy/helm/ironlb'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] }).toString());
+  return parseObjects(execFileSync(helmBin(), ['template', 'ironlb', join(root, 'deploy/helm/ironlb'), '--include-crds', ...args], { stdio: ['ignore', 'pipe', 'pipe'] }).toString());
 }
 
 /** `kubectl kustomize DIR`'s objects (kubectl built with the cluster, kustomize built in). */

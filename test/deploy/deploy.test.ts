@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, CoreV1Api, DiscoveryV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { type ControlPlane, startControlPlane } from '../controlplane/controlplane.js';
+import { installCrds } from '../integration/crd-helpers.js';
 import { applyObjects, loadManifest, serviceAccountKubeconfig } from './manifests.js';
 
 function statusOf(err: unknown): number | undefined {
@@ -55,8 +56,10 @@ describe('deploy/ironlb.yaml on a real API server', () => {
     assert.deepEqual([caps?.drop, caps?.add], [['ALL'], ['NET_RAW']], 'the speaker gets NET_RAW and nothing else');
     const ns = await core.readNamespace({ name: 'ironlb-system' });
     assert.equal(ns.metadata?.labels?.['pod-security.kubernetes.io/enforce'], 'privileged');
-    // The examples apply too.
+    // The examples apply too (the custom resources once their definitions are served).
     await applyObjects(admin, [...loadManifest('deploy/examples/config.yaml'), ...loadManifest('deploy/examples/service.yaml')], false);
+    await installCrds(admin);
+    await applyObjects(admin, loadManifest('deploy/examples/crds.yaml'), false);
   });
 
   it('lets the controller do its job and nothing more', async () => {

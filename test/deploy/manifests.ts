@@ -1,8 +1,9 @@
 /** Applying deploy/ manifests to a real API server, and minting ServiceAccount identities. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, type KubeConfig, type KubernetesObject, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
+import { apply } from '../integration/crd-helpers.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -13,20 +14,19 @@ export function loadManifest(rel: string): KubernetesObject[] {
 }
 
 /**
- * Server-side apply (what `kubectl apply --server-side` does), optionally as a dry run. Cluster-
- * scoped objects go first so the namespaced ones find their Namespace.
+ * Server-side apply (what `kubectl apply --server-side` does) of each object as written in the
+ * manifest, optionally as a dry run, in the given order (the manifest's order: definitions and
+ * Namespace first). The raw document is sent: client-node's typed serializer would drop the
+ * `x-kubernetes-*` keys of the CRD schemas (their CEL rules and list types).
  */
-export async function applyObjects(kc: KubeConfig, objs: readonly KubernetesObject[], dryRun: boolean): Promise<KubernetesObject[]> {
-  const client = KubernetesObjectApi.makeApiClient(kc);
-  const out: KubernetesObject[] = [];
+export async function applyObjects(kc: KubeConfig, objs: readonly KubernetesObject[], dryRun: boolean): Promise<void> {
   for (const o of objs) {
     try {
-      out.push(await client.patch(o, undefined, dryRun ? 'All' : undefined, 'ironlb-test', true, PatchStrategy.ServerSideApply));
+      await apply(kc, [o], { dryRun, fieldManager: 'ironlb-test' });
     } catch (err) {
       throw new Error(`${dryRun ? 'dry-run ' : ''}apply of ${o.kind} ${o.metadata?.namespace ?? ''}/${o.metadata?.name} failed`, { cause: err });
     }
   }
-  return out;
 }
 
 /** A kubeconfig (YAML) that authenticates as a ServiceAccount with a fresh TokenRequest token. */

@@ -2,17 +2,13 @@
  * ironlb.io objects end to end in the network lab: real ARP on real interfaces. Only nodes an
  * L2Advertisement selects ever answer, only on the interfaces it lists, and ServiceL2Status names
  * the announcing node through a failover.
- *
- * The controller side runs now; the assertions on who answers and on ServiceL2Status need the
- * speaker to honour L2Advertisements and write ServiceL2Status, and are skipped until it does
- * (crd-helpers.ts SPEAKER_CRDS; IRONLB_E2E_CRD_SPEAKER=1 runs them).
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { LabNode } from '../lab/lab.js';
-import { type ExtraInterface, SPEAKER_CRDS, addInterface, applyIn, l2status, labAdvertisement, labPool, useCrds } from './crd-helpers.js';
+import { type ExtraInterface, addInterface, applyIn, l2status, labAdvertisement, labPool, useCrds } from './crd-helpers.js';
 import { type System, arpResponders, createServiceWithEndpoints, electionOrder, nodeByMac, startSystem, until, waitIngress, waitSpeakerMembers } from './harness.js';
 
 const NODE_LABEL = 'lab.ironlb.io/node';
@@ -69,7 +65,7 @@ describe('L2Advertisements and ServiceL2Status in a 3-node lab', { timeout: 900_
     }
   });
 
-  it('a node no L2Advertisement selects never answers, even when it ranks first', { skip: SPEAKER_CRDS }, async () => {
+  it('a node no L2Advertisement selects never answers, even when it ranks first', async () => {
     const [vip] = await waitIngress(sys, 'adv', 'web');
     const order = electionOrder(vip ?? '', names());
     const chosen = node(order[1]);
@@ -91,7 +87,7 @@ describe('L2Advertisements and ServiceL2Status in a 3-node lab', { timeout: 900_
     }
   });
 
-  it('a node answers only on the interfaces the advertisement lists', { skip: SPEAKER_CRDS }, async () => {
+  it('a node answers only on the interfaces the advertisement lists', async () => {
     const [vip] = await waitIngress(sys, 'adv', 'web');
     const order = electionOrder(vip ?? '', names());
     const chosen = node(order[1]);
@@ -105,7 +101,7 @@ describe('L2Advertisements and ServiceL2Status in a 3-node lab', { timeout: 900_
     assert.equal(seen.size, 1);
   });
 
-  it('ServiceL2Status names the announcer and follows a failover', { skip: SPEAKER_CRDS }, async () => {
+  it('ServiceL2Status names the announcer and follows a failover', async () => {
     await applyIn(sys, [labAdvertisement('only-one', { ipAddressPools: ['lab'] })]);
     await createServiceWithEndpoints(sys, 'adv', 'moving', sys.lab.nodes);
     const [vip] = await waitIngress(sys, 'adv', 'moving');

@@ -5,23 +5,17 @@
  */
 import { execFileSync } from 'node:child_process';
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { type AnyObject, apply, getObject, installCrds, manifest } from '../integration/crd-helpers.js';
+import { type AnyObject, apply, getObject, installCrds } from '../integration/crd-helpers.js';
 import { LAB_PREFIX, type LabNode } from '../lab/lab.js';
 import type { System } from './harness.js';
 
 /**
- * The speaker does not read ironlb.io objects or write ServiceL2Status yet (the lead wires it with
- * core's decideAnnouncement/advertisementFor and k8s's ServiceL2StatusWriter). Until then the tests
- * that need it are skipped with this reason; IRONLB_E2E_CRD_SPEAKER=1 runs them.
+ * Makes sure the CRDs are served (the harness applied deploy/ironlb.yaml, CRDs and RBAC included),
+ * applies `objects`, then restarts the controller and every speaker so they see them at once.
  */
-export const SPEAKER_CRDS = process.env['IRONLB_E2E_CRD_SPEAKER'] === '1' ? false : 'needs speaker support for L2Advertisements and ServiceL2Status (set IRONLB_E2E_CRD_SPEAKER=1 once wired)';
-
-/** Installs deploy/crds.yaml and the RBAC of deploy/webhook.yaml (not the webhook: nothing in the lab calls it), then restarts the controller and every speaker so they use them. */
 export async function useCrds(sys: System, objects: readonly AnyObject[] = []): Promise<void> {
   const kc = sys.lab.kubeConfig();
   await installCrds(kc);
-  const rbac = manifest('deploy/webhook.yaml').filter((o) => !['ValidatingWebhookConfiguration', 'Service'].includes(o.kind ?? ''));
-  await apply(kc, rbac);
   if (objects.length > 0) await apply(kc, objects);
   sys.controller.kill('SIGTERM');
   sys.startController();

@@ -141,9 +141,14 @@ export async function refusal(kc: KubeConfig, o: KubernetesObject): Promise<stri
   throw new Error(`${o.kind} ${o.metadata?.name} was accepted`);
 }
 
-/** Applies deploy/crds.yaml and waits until the API serves the resources. */
+/** The custom resource definitions of deploy/ironlb.yaml. */
+export function crdObjects(): KubernetesObject[] {
+  return manifest('deploy/ironlb.yaml').filter((o) => o.kind === 'CustomResourceDefinition');
+}
+
+/** Applies deploy/ironlb.yaml's CRDs and waits until the API serves the resources. */
 export async function installCrds(kc: KubeConfig): Promise<void> {
-  await apply(kc, manifest('deploy/crds.yaml'));
+  await apply(kc, crdObjects());
   const custom = kc.makeApiClient(CustomObjectsApi);
   await eventually('ironlb.io CRDs established', async () => {
     const r = await custom.getAPIResources({ group: 'ironlb.io', version: 'v1beta1' });

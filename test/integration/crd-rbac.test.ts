@@ -1,5 +1,5 @@
 /**
- * deploy/crds.yaml + deploy/ironlb.yaml + deploy/webhook.yaml on a real API server, least privilege
+ * deploy/ironlb.yaml (CRDs, RBAC, webhook configuration) on a real API server, least privilege
  * proven, not assumed: the controller runs as its ServiceAccount (tokens minted by TokenRequest)
  * and does its whole job with ironlb.io objects (reads pools and advertisements, writes their
  * status and the Service condition, injects the webhook CA), the speaker's identity writes
@@ -43,12 +43,9 @@ describe('ironlb.io RBAC on a real API server', { timeout: 240_000 }, () => {
     cp = await startControlPlane();
     admin = cp.kubeConfig();
     api = new Api(admin);
-    await installCrds(admin);
-    // Apply order of the README: CRDs, ironlb.yaml, webhook.yaml (dry run first, as the deploy test does).
-    await apply(admin, manifest('deploy/ironlb.yaml').filter((o) => o.kind === 'Namespace'));
+    // The one manifest, in its own order (CRDs and Namespace first), then the CRDs must be served.
     await apply(admin, manifest('deploy/ironlb.yaml'));
-    await apply(admin, manifest('deploy/webhook.yaml'), { dryRun: true });
-    await apply(admin, manifest('deploy/webhook.yaml'));
+    await installCrds(admin);
     await apply(admin, [pool('p', { addresses: ['198.51.100.0/29'] }), advertisement('all')]);
     await api.core.createNode({ body: { metadata: { name: 'n1', labels: { 'kubernetes.io/hostname': 'n1' } } } });
   });
@@ -66,7 +63,7 @@ describe('ironlb.io RBAC on a real API server', { timeout: 240_000 }, () => {
     assert.deepEqual(await api.waitIngress('app', 'web'), ['198.51.100.0']);
     await eventually('pool status written', async () => ((await getObject<{ status?: { assignedIPv4?: number } }>(admin, 'IPAddressPool', NS, 'p'))?.status?.assignedIPv4 === 1 ? true : undefined));
     await eventually('advertisement status written', async () => ((await getObject<{ status?: { selectedNodeCount?: number } }>(admin, 'L2Advertisement', NS, 'all'))?.status?.selectedNodeCount === 1 ? true : undefined));
-    // The CA goes into the (Service-based) webhook configuration of deploy/webhook.yaml.
+    // The CA goes into the (Service-based) webhook configuration of deploy/ironlb.yaml.
     await eventually('caBundle injected', async () => {
       const vwc = await admin.makeApiClient(AdmissionregistrationV1Api).readValidatingWebhookConfiguration({ name: 'ironlb-webhook' });
       return (vwc.webhooks ?? []).every((w) => (w.clientConfig.caBundle ?? '') !== '') ? true : undefined;

@@ -1,5 +1,5 @@
 /**
- * deploy/crds.yaml on a real kube-apiserver, with no ironlb running: every field of
+ * deploy/ironlb.yaml's CRDs on a real kube-apiserver, with no ironlb running: every field of
  * IPAddressPool and L2Advertisement is accepted when right, and the schema's CEL rules refuse
  * mistakes with a message naming the field and the value. This is what protects a cluster while
  * ironlb (and its webhook) is down.

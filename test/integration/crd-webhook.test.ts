@@ -1,5 +1,5 @@
 /**
- * The admission webhook on a real kube-apiserver, with deploy/webhook.yaml's configuration (the
+ * The admission webhook on a real kube-apiserver, with deploy/ironlb.yaml's webhook configuration (the
  * API server calls the controller on this host: clientConfig.url instead of the in-cluster
  * Service). The controller makes its CA and injects it; bad objects are refused at apply time
  * with a message naming the field and the value; good ones pass with useful warnings; and when
@@ -19,9 +19,9 @@ import { Api, eventually } from './helpers.js';
 const NS = 'ironlb-system';
 const log = createLogger('crd-webhook-test', process.env['TEST_LOG_LEVEL'] ?? 'silent');
 
-/** deploy/webhook.yaml's ValidatingWebhookConfiguration, calling `url` instead of the Service. */
+/** deploy/ironlb.yaml's ValidatingWebhookConfiguration, calling `url` instead of the Service. */
 function webhookConfig(url: string): KubernetesObject {
-  const vwc = manifest('deploy/webhook.yaml').find((o) => o.kind === 'ValidatingWebhookConfiguration') as KubernetesObject & { webhooks: { clientConfig: Record<string, unknown> }[] };
+  const vwc = manifest('deploy/ironlb.yaml').find((o) => o.kind === 'ValidatingWebhookConfiguration') as KubernetesObject & { webhooks: { clientConfig: Record<string, unknown> }[] };
   return { ...vwc, webhooks: vwc.webhooks.map((w) => ({ ...w, clientConfig: { url } })) } as KubernetesObject;
 }
 

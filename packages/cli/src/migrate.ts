@@ -180,7 +180,7 @@ export function migrate(text: string, o: MigrateOptions = {}): MigrateResult {
   }
   if (errors.length > 0) return { ok: false, errors };
   if (out.length === 0) return { ok: false, errors: ['the input holds no address pool to migrate'] };
-  const header = '# ironlb.io objects migrated from MetalLB by `kubectl ironlb migrate`.\n# Apply after deploy/crds.yaml; Services keep their metallb.io annotations (ironlb reads them).\n';
+  const header = '# ironlb.io objects migrated from MetalLB by `kubectl ironlb migrate`.\n# Apply after deploy/ironlb.yaml (it installs the CRDs); Services keep their metallb.io annotations (ironlb reads them).\n';
   const yaml = header + out.map((x) => stringify(x)).join('---\n');
   return { ok: true, objects: out, yaml, notes };
 }

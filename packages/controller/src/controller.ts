@@ -68,7 +68,7 @@ import { type AdmissionContext, admit } from './webhook/validate.js';
 /** The Service condition saying its IPs cannot be announced (absent while they can). */
 export const ADVERTISED_CONDITION = 'ironlb.io/Advertised';
 
-/** The admission webhook's settings (deploy/webhook.yaml). */
+/** The admission webhook's settings (its configuration is in deploy/ironlb.yaml). */
 export interface WebhookOptions {
   /** Listen address (default 0.0.0.0) and port (default 9443; 0 picks one). */
   host?: string;

@@ -108,7 +108,7 @@ export class ConfigObjects {
         const served = await servedResources(kc);
         const missing = [PLURALS.IPAddressPool, PLURALS.L2Advertisement].filter((p) => served === undefined || !served.has(p));
         if (missing.length > 0) {
-          if (this.#o.mode === 'on') log.warn({ op: 'crds', missing }, 'the ironlb.io CRDs are not installed (kubectl apply -f deploy/crds.yaml); waiting for them');
+          if (this.#o.mode === 'on') log.warn({ op: 'crds', missing }, 'the ironlb.io CRDs are not installed (kubectl apply -f deploy/ironlb.yaml); waiting for them');
           else log.info({ op: 'crds', missing }, 'ironlb.io CRDs not installed: using the address-pool ConfigMap only');
           return false;
         }
@@ -121,7 +121,7 @@ export class ConfigObjects {
         return true;
       } catch (err) {
         if (codeOf(err) === 403) {
-          log.error({ op: 'crds', err }, 'the ironlb.io CRDs are installed but this process may not read them (or Namespaces/Nodes): apply the RBAC in deploy/webhook.yaml; using the ConfigMap only meanwhile');
+          log.error({ op: 'crds', err }, 'the ironlb.io CRDs are installed but this process may not read them (or Namespaces/Nodes): apply deploy/ironlb.yaml (it has their RBAC); using the ConfigMap only meanwhile');
           return false;
         }
         const delay = backoffDelay(attempt, this.#o.backoff ?? DEFAULT_BACKOFF);

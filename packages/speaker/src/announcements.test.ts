@@ -44,8 +44,8 @@ class RecordingPort implements AnnouncePort {
   readonly calls: string[] = [];
   /** MACs the next probes see (consumed per probe; the last entry repeats). */
   answers: string[][] = [[]];
-  announce(ip: string, owner: string): void {
-    this.calls.push(`announce ${ip} ${owner}`);
+  announce(ip: string, owner: string, interfaces: readonly string[] | null): void {
+    this.calls.push(interfaces === null ? `announce ${ip} ${owner}` : `announce ${ip} ${owner} on ${interfaces.join(',')}`);
   }
   withdraw(ip: string, owner: string): void {
     this.calls.push(`withdraw ${ip} ${owner}`);
@@ -216,5 +216,17 @@ describe('AnnouncementSet: a probe answered by a higher-ranked peer', () => {
     await flush();
     set.reconcile(want(true));
     assert.deepEqual(port.take(), [`probe ${ip}`, `announce ${ip} ns/a`]);
+  });
+});
+
+describe('AnnouncementSet: interfaces', () => {
+  it('announces on the advertised interfaces and follows a change without withdrawing', () => {
+    const { set, port } = setup('n1');
+    set.reconcile(new Map([[ip, { owners: ['ns/a'], electionIp: ip, probeFirst: false, interfaces: ['eth1'] }]]));
+    assert.deepEqual(port.take(), [`announce ${ip} ns/a on eth1`]);
+    set.reconcile(new Map([[ip, { owners: ['ns/a'], electionIp: ip, probeFirst: false, interfaces: ['eth1'] }]]));
+    assert.deepEqual(port.take(), []);
+    set.reconcile(new Map([[ip, { owners: ['ns/a'], electionIp: ip, probeFirst: false, interfaces: null }]]));
+    assert.deepEqual(port.take(), [`announce ${ip} ns/a`]);
   });
 });

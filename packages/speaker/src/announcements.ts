@@ -23,8 +23,12 @@ export interface ProbeOutcome {
 
 /** The announcement protocol as this state machine needs it (layer2 today). */
 export interface AnnouncePort {
-  /** Starts answering for `ip` on behalf of `owner` (gratuitous burst on the first owner). */
-  announce(ip: string, owner: string): void;
+  /**
+   * Starts answering for `ip` on behalf of `owner` (gratuitous burst on the first owner), on
+   * `interfaces` only (null: every eligible one). Calling it again for a held pair updates its
+   * interfaces.
+   */
+  announce(ip: string, owner: string, interfaces: readonly string[] | null): void;
   /** Stops `owner`'s hold on `ip` (silence once no owner is left). */
   withdraw(ip: string, owner: string): void;
   /**
@@ -52,6 +56,8 @@ export interface WantedIP {
   readonly electionIp: string;
   /** Probe before announcing (the IP is new, or we just started). */
   readonly probeFirst: boolean;
+  /** Interfaces an L2Advertisement allows (null: every eligible one). */
+  readonly interfaces?: readonly string[] | null;
 }
 
 /** Something the user or the operator should hear about. */
@@ -93,6 +99,8 @@ type Gate =
 export class AnnouncementSet {
   readonly #o: AnnouncementOptions;
   readonly #held = new Map<string, Set<string>>();
+  /** The interfaces each held IP is announced on, as a key ("*" for all). */
+  readonly #heldIfaces = new Map<string, string>();
   readonly #yields: YieldTable;
   readonly #gates = new Map<string, Gate>();
   #want = new Map<string, WantedIP>();
@@ -149,8 +157,17 @@ export class AnnouncementSet {
     }
     const d = diffAnnouncements(this.#held, target);
     for (const { ip, owner } of d.withdraw) this.#o.port.withdraw(ip, owner);
-    for (const { ip, owner } of d.announce) this.#o.port.announce(ip, owner);
+    for (const { ip, owner } of d.announce) this.#o.port.announce(ip, owner, want.get(ip)?.interfaces ?? null);
     applyDiff(this.#held, d);
+    // An advertisement that changed its interfaces moves a held IP without a withdraw.
+    for (const [ip, owners] of this.#held) {
+      const ifaces = want.get(ip)?.interfaces ?? null;
+      const key = ifaces === null ? '*' : [...ifaces].sort().join(',');
+      const had = this.#heldIfaces.get(ip);
+      if (had !== undefined && had !== key) for (const owner of owners) this.#o.port.announce(ip, owner, ifaces);
+      this.#heldIfaces.set(ip, key);
+    }
+    for (const ip of [...this.#heldIfaces.keys()]) if (!this.#held.has(ip)) this.#heldIfaces.delete(ip);
     this.#armYieldTimer();
   }
 

@@ -14,10 +14,15 @@
  *  - claims on the wire resolve split brains and foreign conflicts (guard.ts, announcements.ts).
  */
 import type { KubeConfig, V1ConfigMap, V1EndpointSlice, V1Node, V1Secret, V1Service } from '@kubernetes/client-node';
-import { isConfigError, parseConfig, rangeContains, parseIP, type Pool } from '@ironlb/core';
+import type { Config } from '@ironlb/core';
 import {
   ApiHealth,
+  ConfigObjects,
   EventRecorder,
+  type ServiceL2StatusObject,
+  serviceL2StatusInformer,
+  ServiceL2StatusWriter,
+  configFromSources,
   MEMBERLIST_SECRET,
   MEMBERLIST_SECRET_KEY,
   type Readiness,
@@ -110,8 +115,18 @@ export class Speaker {
   #protocol: AnnouncementProtocol | undefined;
   #ml: MembershipPort | undefined;
   #set: AnnouncementSet | undefined;
-  /** The last good config's pools; undefined until a valid config arrives. */
-  #pools: readonly Pool[] | undefined;
+  /** The config in force (ConfigMap + ironlb.io objects); undefined until a valid one arrives. */
+  #config: Config | undefined;
+  /** The ConfigMap's last good config (kept when its text turns invalid or empty). */
+  #legacy: Config | undefined;
+  readonly #objects: ConfigObjects;
+  readonly #l2status: ServiceL2StatusWriter;
+  /** Interfaces each held IP is announced on (for ServiceL2Status). */
+  #heldInterfaces = new Map<string, readonly string[] | null>();
+  /** Services with a ServiceL2Status naming this node, and since when. */
+  readonly #l2Since = new Map<string, Date>();
+  /** Every ServiceL2Status (when the CRDs are installed). */
+  #l2Records: ResilientInformer<ServiceL2StatusObject> | undefined;
   /**
    * IPs some node was elected for at an earlier resync, so some speaker announced them. Taking
    * one over (failover) needs no probe; an IP never elected before (new, or without endpoints
@@ -123,8 +138,6 @@ export class Speaker {
   /** Gossip keys we know by fingerprint (the Secret's current one and those installed). */
   readonly #keysByFp = new Map<string, Uint8Array>();
   #announcedMetric = new Map<string, Set<string>>();
-  /** ip → inside some pool of the current config (every resync asks for every IP). */
-  readonly #inPoolMemo = new Map<string, boolean>();
   #resyncScheduled = false;
   #ready = false;
   #waiting = 'starting: waiting for the first list from the Kubernetes API';
@@ -149,6 +162,9 @@ export class Speaker {
     this.#nodes = nodeInformer(ctx);
     this.#configMaps = configMapInformer(ctx, o.namespace, o.configMapName ?? 'config');
     this.#secrets = o.secret === undefined ? secretInformer(ctx, o.namespace, MEMBERLIST_SECRET) : undefined;
+    // IPAddressPools and L2Advertisements, when their CRDs are installed (the speaker has its own Node informer).
+    this.#objects = new ConfigObjects({ kc: o.kc, log: o.log.child({ component: 'crds' }), namespace: o.namespace, mode: 'auto', health: this.health, watchNamespaces: false, watchNodes: false });
+    this.#l2status = new ServiceL2StatusWriter(o.kc, { log: o.log.child({ component: 'l2status' }) });
   }
 
   /**
@@ -165,14 +181,20 @@ export class Speaker {
       // A new or changed Node may be a speaker we have not joined yet.
       if (node.metadata?.name !== this.#o.nodeName) void this.#joinPeers();
     });
-    this.#configMaps.on((ev, cm) => {
-      if (ev !== 'delete') this.#applyConfig(cm);
-      else this.#log.warn({ op: 'config' }, 'address-pool ConfigMap deleted; keeping the last good config');
+    this.#configMaps.on((ev) => {
+      if (ev === 'delete') this.#log.warn({ op: 'config' }, 'address-pool ConfigMap deleted; keeping the last good config');
+      this.#recomputeConfig();
+      resync();
+    });
+    this.#objects.on(() => {
+      this.#recomputeConfig();
+      this.#watchL2Records();
       resync();
     });
     this.#secrets?.on(() => void this.#rotateKeys());
     const signal = this.#abort.signal;
-    await Promise.all([this.#services, this.#slices, this.#nodes, this.#configMaps, ...(this.#secrets ? [this.#secrets] : [])].map(async (i) => i.start(signal)));
+    await Promise.all([...[this.#services, this.#slices, this.#nodes, this.#configMaps, ...(this.#secrets ? [this.#secrets] : [])].map(async (i) => i.start(signal)), this.#objects.start()]);
+    this.#recomputeConfig();
 
     const self = await this.#waitFor(() => this.#nodes.get(this.#o.nodeName), `Node ${this.#o.nodeName} does not exist (is --node-name this node's Kubernetes name?)`);
     const bindAddr = this.#o.bindAddr ?? internalIPs(self)[0];
@@ -237,6 +259,7 @@ export class Speaker {
     this.#ready = true;
     this.#resync();
     void this.#rotateKeys();
+    this.#watchL2Records();
     this.#log.info({ op: 'start', node: this.#o.nodeName, bindAddr, members: this.#live().size }, 'speaker running');
   }
 
@@ -272,6 +295,10 @@ export class Speaker {
     this.#abort.abort();
     for (const t of this.#timers) clearInterval(t);
     for (const i of [this.#services, this.#slices, this.#nodes, this.#configMaps, this.#secrets]) i?.stop();
+    this.#objects.stop();
+    this.#l2Records?.stop();
+    // The records stay: the next announcer overwrites them (a delete here would race its write).
+    this.#l2status.stop();
     await left;
     await this.#ml?.shutdown().catch(() => undefined);
   }
@@ -340,7 +367,7 @@ export class Speaker {
       onClaim: (cb) => {
         claimHandler = cb;
       },
-      announce: (ip, owner) => a.announce(ip, owner),
+      announce: (ip, owner, interfaces) => a.announce(ip, owner, interfaces ?? undefined),
       withdraw: (ip, owner) => a.withdraw(ip, owner),
       reassert: (ip, against) => {
         if (against === 'peer') a.reannounce(ip);
@@ -479,33 +506,22 @@ export class Speaker {
 
   // ------------------------------------------------------------------ config and decisions
 
-  #applyConfig(cm: V1ConfigMap): void {
-    const text = cm.data?.['config'];
-    const parsed = text === undefined ? undefined : parseConfig(text);
-    if (parsed === undefined || isConfigError(parsed)) {
-      this.metrics.configStale.set(1);
-      this.#log.error({ op: 'config', err: parsed?.message ?? 'no data key "config"' }, 'invalid address-pool config; keeping the last good one');
-      return;
-    }
-    if (parsed.blank && this.#pools !== undefined) {
-      // An empty text (a templating mistake) is not "no pools": the controller keeps the last good config too.
-      this.#log.warn({ op: 'config' }, 'address-pool config is empty; keeping the last good one');
-      return;
-    }
-    this.#pools = parsed.pools;
-    this.#inPoolMemo.clear();
-    this.metrics.configStale.set(0);
-  }
-
-  #inPool(ip: string): boolean {
-    let v = this.#inPoolMemo.get(ip);
-    if (v === undefined) {
-      const parsed = parseIP(ip);
-      v = parsed !== null && this.#pools !== undefined && this.#pools.some((p) => p.addresses.some((r) => rangeContains(r, parsed)));
-      if (this.#inPoolMemo.size >= 65_536) this.#inPoolMemo.clear();
-      this.#inPoolMemo.set(ip, v);
-    }
-    return v;
+  /** The config in force from the ConfigMap and the ironlb.io objects (the controller's rules). */
+  #recomputeConfig(): void {
+    const inf = this.#objects.informers;
+    const cm = this.#configMaps.get(this.#o.configMapName ?? 'config', this.#o.namespace);
+    const r = configFromSources({
+      configMapText: cm?.data?.['config'],
+      lastGoodLegacy: this.#legacy,
+      pools: inf?.pools.list() ?? [],
+      advertisements: inf?.advertisements.list() ?? [],
+      previous: this.#config,
+    });
+    if (r.legacyError !== undefined) this.#log.error({ op: 'config', err: r.legacyError }, 'invalid address-pool config; keeping the last good one');
+    this.metrics.configStale.set(r.legacyError !== undefined || r.problems.length > 0 ? 1 : 0);
+    this.#legacy = r.legacy;
+    // Nothing configured yet (no ConfigMap, no pool): we cannot tell our IPs from anyone's.
+    this.#config = r.legacy === undefined && r.config.pools.length === 0 ? undefined : r.config;
   }
 
   #scheduleResync(): void {
@@ -538,15 +554,16 @@ export class Speaker {
       nodes: this.#nodes.list().map(nodeView),
       alive,
       // Without a valid config nothing is announced: we cannot tell our IPs from anyone's.
-      inPool: (ip) => this.#inPool(ip),
+      config: this.#config ?? { kind: 'Config', pools: [], warnings: [], blank: true },
     };
     const p = plan(snapshot);
     this.metrics.membersAlive.set(alive.size);
     const electionIp = new Map(services.map((s) => [s.key, s.ips[0] ?? '']));
     const want = new Map<string, WantedIP>();
-    for (const [ip, owners] of p.announce) {
-      want.set(ip, { owners, electionIp: electionIp.get(owners[0] ?? '') ?? ip, probeFirst: !this.#electedIPs.has(ip) });
+    for (const [ip, h] of p.announce) {
+      want.set(ip, { owners: h.owners, electionIp: electionIp.get(h.owners[0] ?? '') ?? ip, probeFirst: !this.#electedIPs.has(ip), interfaces: h.interfaces });
     }
+    this.#heldInterfaces = new Map([...p.announce].map(([ip, h]) => [ip, h.interfaces]));
     const elected = new Set<string>();
     for (const d of p.decisions) for (const ip of d.ips) if (d.winner !== null || this.#electedIPs.has(ip)) elected.add(ip);
     this.#electedIPs = elected;
@@ -555,9 +572,10 @@ export class Speaker {
     this.metrics.resyncSeconds.set((performance.now() - t0) / 1000);
   }
 
-  /** Keeps the announced gauge and the nodeAssigned Events in step with what is held. */
+  /** Keeps the announced gauge, the nodeAssigned Events and ServiceL2Status in step with what is held. */
   #syncAnnouncedMetric(): void {
     const held = this.#set?.held() ?? new Map<string, Set<string>>();
+    this.#syncL2Status(held);
     for (const [ip, owners] of this.#announcedMetric) {
       for (const owner of owners) {
         if (held.get(ip)?.has(owner) === true) continue;
@@ -574,6 +592,62 @@ export class Speaker {
       }
     }
     this.#announcedMetric = held;
+  }
+
+  /**
+   * One ServiceL2Status per Service this node announces (node, interfaces, IPs, since when), when
+   * the ironlb.io CRDs are installed. The writer coalesces: only changes reach the API.
+   */
+  #syncL2Status(held: ReadonlyMap<string, ReadonlySet<string>>): void {
+    if (this.#objects.informers === undefined) return;
+    const now = new Map<string, { ips: string[]; interfaces: readonly string[] | null }>();
+    for (const [ip, owners] of held) {
+      for (const owner of owners) {
+        const e = now.get(owner) ?? { ips: [], interfaces: this.#heldInterfaces.get(ip) ?? null };
+        e.ips.push(ip);
+        now.set(owner, e);
+      }
+    }
+    for (const owner of [...this.#l2Since.keys()]) {
+      if (now.has(owner)) continue;
+      this.#l2Since.delete(owner);
+      const [namespace = '', name = ''] = owner.split('/');
+      this.#l2status.withdraw({ namespace, name }, this.#o.nodeName);
+    }
+    for (const [owner, e] of now) {
+      let since = this.#l2Since.get(owner);
+      if (since === undefined) this.#l2Since.set(owner, (since = new Date()));
+      const [namespace = '', name = ''] = owner.split('/');
+      const uid = this.#services.get(name, namespace)?.metadata?.uid;
+      this.#l2status.announce({ namespace, name, uid }, { node: this.#o.nodeName, interfaces: e.interfaces, ips: e.ips.sort(), since });
+    }
+  }
+
+  /**
+   * Watches every ServiceL2Status (one per announced Service: few) once the CRDs are there. A record
+   * of a Service we announce that another node overwrote, or deleted when it withdrew (a healed
+   * partition, a takeover race), is written again; after a restart, records that still name this
+   * node for Services it no longer announces are withdrawn.
+   */
+  #watchL2Records(): void {
+    if (this.#l2Records !== undefined || this.#objects.informers === undefined || this.#stopping) return;
+    const inf = serviceL2StatusInformer({ kc: this.#o.kc, log: this.#log });
+    this.#l2Records = inf;
+    inf.on((ev, obj) => {
+      const key = `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+      if (!this.#l2Since.has(key) || (ev !== 'delete' && obj.status?.node === this.#o.nodeName)) return;
+      this.#l2Since.set(key, new Date());
+      this.#syncL2Status(this.#set?.held() ?? new Map());
+    });
+    inf.start(this.#abort.signal).then(
+      () => {
+        for (const o of inf.list()) {
+          const key = `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+          if (o.status?.node === this.#o.nodeName && !this.#l2Since.has(key)) this.#l2status.withdraw({ namespace: o.metadata?.namespace ?? '', name: o.metadata?.name ?? '' }, this.#o.nodeName);
+        }
+      },
+      () => undefined,
+    );
   }
 
   #serviceEvent(key: string, type: 'Normal' | 'Warning', reason: string, message: string): void {

@@ -1,15 +1,23 @@
 /** The speaker's decision table: who announces, and why nobody does. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { electionHash } from '@ironlb/core';
+import { type Config, electionHash, isConfigError, parseConfig } from '@ironlb/core';
 import { type EndpointView, type NodeView, type Snapshot, endpointViews, nodeView, plan } from './state.js';
 
-const nodes: NodeView[] = ['n1', 'n2', 'n3'].map((name) => ({ name, networkUnavailable: false, excluded: false }));
+const nodes: NodeView[] = ['n1', 'n2', 'n3'].map((name) => ({ name, labels: {}, networkUnavailable: false, excluded: false }));
 const everywhere: EndpointView[] = nodes.map((n) => ({ nodeName: n.name, ready: true, serving: true }));
 
 function order(ip: string, names: string[]): string[] {
   return [...names].sort((a, b) => Buffer.compare(electionHash(a, ip), electionHash(b, ip)));
 }
+
+function config(text: string): Config {
+  const c = parseConfig(text);
+  if (isConfigError(c)) throw new Error(c.message);
+  return c;
+}
+const POOL = config('address-pools:\n- name: p\n  protocol: layer2\n  addresses: [198.51.100.192/26]\n');
+const OTHER_POOL = config('address-pools:\n- name: q\n  protocol: layer2\n  addresses: [203.0.113.0/24]\n');
 
 function snap(over: Partial<Snapshot>): Snapshot {
   return {
@@ -18,7 +26,7 @@ function snap(over: Partial<Snapshot>): Snapshot {
     endpoints: new Map([['ns/a', everywhere]]),
     nodes,
     alive: new Set(['n1', 'n2', 'n3']),
-    inPool: () => true,
+    config: POOL,
     ...over,
   };
 }
@@ -41,14 +49,15 @@ describe('plan', () => {
   });
   it('does not announce a service without serving endpoints', () => {
     const p = plan(snap({ endpoints: new Map([['ns/a', [{ nodeName: 'n1', ready: false, serving: false }]]]) }));
-    assert.deepEqual(p.decisions[0], { key: 'ns/a', ips: [ip], winner: null, reason: 'noServingEndpoints' });
+    const { detail: _d, ...d } = p.decisions[0] ?? { detail: undefined };
+    assert.deepEqual(d, { key: 'ns/a', ips: [ip], winner: null, reason: 'noServingEndpoints' });
     assert.equal(p.announce.size, 0);
   });
   it('with externalTrafficPolicy Local, only a node hosting an endpoint announces', () => {
     const last = ranked[2] as string;
     const p = plan(snap({ self: last, services: [{ key: 'ns/a', ips: [ip], trafficPolicy: 'Local' }], endpoints: new Map([['ns/a', [{ nodeName: last, ready: true, serving: true }]]]) }));
     assert.equal(p.decisions[0]?.winner, last);
-    assert.deepEqual([...p.announce.entries()], [[ip, ['ns/a']]]);
+    assert.deepEqual([...p.announce.entries()], [[ip, { owners: ['ns/a'], interfaces: null }]]);
   });
   it('Local: a node whose only endpoint is terminating (serving, not ready) hands over to a node with a ready one', () => {
     const [first, , last] = ranked as [string, string, string];
@@ -79,8 +88,8 @@ describe('plan', () => {
         ['ns/b', everywhere],
       ]),
     });
-    assert.deepEqual(plan(shared).announce.get(ip), ['ns/a', 'ns/b']);
-    const outside = plan(snap({ inPool: () => false }));
+    assert.deepEqual(plan(shared).announce.get(ip)?.owners, ['ns/a', 'ns/b']);
+    const outside = plan(snap({ config: OTHER_POOL }));
     assert.equal(outside.decisions[0]?.winner, null);
     assert.match(outside.decisions[0]?.reason ?? '', /^ipNotInPool/);
   });
@@ -104,6 +113,6 @@ describe('adapters', () => {
       metadata: { name: 'x', labels: { 'node.kubernetes.io/exclude-from-external-load-balancers': '' } },
       status: { conditions: [{ type: 'NetworkUnavailable', status: 'True' }] },
     });
-    assert.deepEqual(v, { name: 'x', networkUnavailable: true, excluded: true });
+    assert.deepEqual(v, { name: 'x', labels: { 'node.kubernetes.io/exclude-from-external-load-balancers': '' }, networkUnavailable: true, excluded: true });
   });
 });

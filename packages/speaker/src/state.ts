@@ -1,12 +1,13 @@
 /**
- * The speaker's decision, pure: from a snapshot of Services, EndpointSlices, Nodes and live
- * memberlist members, which Service IPs this node announces. Every speaker computes the same
- * answer from the same inputs (core's electAnnouncer), so exactly one node announces each IP
- * while their views agree.
+ * The speaker's decision, pure: from a snapshot of Services, EndpointSlices, Nodes, live
+ * memberlist members and the config in force, which Service IPs this node announces and on
+ * which interfaces. Every speaker computes the same answer from the same inputs (core's
+ * decideAnnouncement: pool → L2Advertisements → election), so exactly one node announces each
+ * IP while their views agree; `kubectl ironlb explain` runs the same function.
  */
 import type { V1Node, V1Service } from '@kubernetes/client-node';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
-import { type ElectionCandidate, electAnnouncer } from '@ironlb/core';
+import { type AnnounceDecision, type AnnounceNode, type Config, decideAnnouncement } from '@ironlb/core';
 import { ingressIPs, isHandled, serviceKey } from '@ironlb/k8s';
 
 /** The label that takes a node out of external load balancing (honoured as MetalLB does). */
@@ -31,6 +32,7 @@ export interface EndpointView {
 /** What the speaker needs of a Node. */
 export interface NodeView {
   name: string;
+  labels: Readonly<Record<string, string>>;
   networkUnavailable: boolean;
   excluded: boolean;
 }
@@ -44,8 +46,8 @@ export interface Snapshot {
   nodes: readonly NodeView[];
   /** Names memberlist reports alive or suspect (MetalLB's "usable speakers"). */
   alive: ReadonlySet<string>;
-  /** IPs outside every configured pool are never announced (returns false for those). */
-  inPool: (ip: string) => boolean;
+  /** The config in force (pools and advertisements); IPs outside every pool are never announced. */
+  config: Config;
 }
 
 /** The outcome for one Service. */
@@ -55,57 +57,42 @@ export interface Decision {
   winner: string | null;
   /** Why nobody announces, when winner is null. */
   reason?: string;
+  /** The full decision (per-node verdicts, interfaces), for logs and the CLI. */
+  detail: AnnounceDecision;
 }
 
-/** All decisions, and the IPs this node must announce with the Services owning each. */
+/** What this node announces for one IP. */
+export interface Holding {
+  /** Services (keys) holding the IP. */
+  owners: string[];
+  /** Interfaces to answer on (null: every eligible one). */
+  interfaces: readonly string[] | null;
+}
+
+/** All decisions, and the IPs this node must announce. */
 export interface Plan {
   decisions: Decision[];
-  announce: Map<string, string[]>;
+  announce: Map<string, Holding>;
 }
 
 /** Decides every Service. */
 export function plan(s: Snapshot): Plan {
   const decisions: Decision[] = [];
-  const announce = new Map<string, string[]>();
+  const announce = new Map<string, Holding>();
+  // One array for the whole pass: decideAnnouncement caches per-pool node selections on it.
+  const nodes: AnnounceNode[] = s.nodes.map((n) => ({ name: n.name, labels: n.labels, alive: s.alive.has(n.name), networkUnavailable: n.networkUnavailable, excludedByLabel: n.excluded }));
   for (const svc of s.services) {
     if (svc.ips.length === 0) continue;
-    const outside = svc.ips.filter((ip) => !s.inPool(ip));
-    if (outside.length > 0) {
-      decisions.push({ key: svc.key, ips: svc.ips, winner: null, reason: `ipNotInPool: ${outside.join(', ')}` });
-      continue;
-    }
-    const eps = s.endpoints.get(svc.key) ?? [];
-    const on = (pick: (e: EndpointView) => boolean): Set<string | undefined> => new Set(eps.filter((e) => pick(e) && e.nodeName !== undefined).map((e) => e.nodeName));
-    const elect = (endpointsOn: Set<string | undefined>, any: boolean): ReturnType<typeof electAnnouncer> =>
-      electAnnouncer({
-        serviceIPs: svc.ips,
-        candidates: s.nodes.map((n): ElectionCandidate => ({
-          name: n.name,
-          alive: s.alive.has(n.name),
-          networkUnavailable: n.networkUnavailable,
-          excludedByLabel: n.excluded,
-          hasServingEndpoint: endpointsOn.has(n.name),
-        })),
-        trafficPolicy: svc.trafficPolicy,
-        anyServingEndpoint: any,
-      });
-    // As kube-proxy does: ready endpoints first; terminating-but-serving ones only when no
-    // eligible node has a ready one (so a drained node hands its IP over while its Pod still
-    // serves, instead of keeping it until the Pod is gone).
-    let r = elect(on((e) => e.ready), eps.some((e) => e.ready));
-    if (r.winner === null && (r.reason === 'noServingEndpoints' || r.reason === 'noLocalEndpointCandidates')) {
-      r = elect(on((e) => e.serving), eps.some((e) => e.serving));
-    }
-    if (r.winner === null) {
-      decisions.push({ key: svc.key, ips: svc.ips, winner: null, reason: r.reason });
-      continue;
-    }
-    decisions.push({ key: svc.key, ips: svc.ips, winner: r.winner });
-    if (r.winner !== s.self) continue;
+    const d = decideAnnouncement({ ips: svc.ips, trafficPolicy: svc.trafficPolicy, endpoints: s.endpoints.get(svc.key) ?? [], nodes, config: s.config });
+    decisions.push(d.winner === null ? { key: svc.key, ips: svc.ips, winner: null, reason: d.reason === 'ipNotInPool' ? `ipNotInPool: ${d.message}` : (d.reason ?? 'none'), detail: d } : { key: svc.key, ips: svc.ips, winner: d.winner, detail: d });
+    if (d.winner !== s.self) continue;
     for (const ip of svc.ips) {
-      const owners = announce.get(ip) ?? [];
-      owners.push(svc.key);
-      announce.set(ip, owners);
+      const h = announce.get(ip);
+      if (h === undefined) announce.set(ip, { owners: [svc.key], interfaces: d.interfaces });
+      else {
+        h.owners.push(svc.key);
+        // Services sharing an IP share a pool, hence its advertisements: the same interfaces.
+      }
     }
   }
   return { decisions, announce };
@@ -139,6 +126,7 @@ export function endpointViews(slice: V1EndpointSlice): EndpointView[] {
 export function nodeView(node: V1Node): NodeView {
   return {
     name: node.metadata?.name ?? '',
+    labels: node.metadata?.labels ?? {},
     networkUnavailable: (node.status?.conditions ?? []).some((c) => c.type === 'NetworkUnavailable' && c.status === 'True'),
     excluded: Object.prototype.hasOwnProperty.call(node.metadata?.labels ?? {}, EXCLUDE_LABEL),
   };

@@ -16,7 +16,7 @@ import type { WebhookServer } from './server.js';
 /** Options of the keeper. */
 export interface CertKeeperOptions {
   kc: KubeConfig;
-  /** Name of the ValidatingWebhookConfiguration (deploy/webhook.yaml: ironlb-webhook). */
+  /** Name of the ValidatingWebhookConfiguration (deploy/ironlb.yaml: ironlb-webhook). */
   configName: string;
   certs: WebhookCertificates;
   server: WebhookServer;
@@ -108,7 +108,7 @@ export class WebhookCertKeeper {
     } catch (err) {
       const code = (err as { code?: number }).code;
       if (code === 404 || code === 403) {
-        // Not installed (deploy/webhook.yaml not applied, so no RBAC either): nothing to inject.
+        // Not installed (the manifest's webhook objects not applied, so no RBAC either): nothing to inject.
         if (!this.#missingLogged) {
           log.info({ op: 'webhookCert', configuration: configName, code }, 'no ValidatingWebhookConfiguration of that name (or no RBAC to read it): the webhook serves but nobody calls it; checking again every minute');
         }
