@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- rss [--services N] [--rest-s S]` (root; network lab): the speakers at rest
+ * `npm run bench -- rss [--services N] [--rest-s S] [--preset P]` (root; network lab): the speakers at rest
  * with N LoadBalancer Services (default 1000, IPv6 so the lab's /112 holds them), each with an
  * endpoint on every node.
  *  - speaker_rss_mb_1000_services (named for N = 1000; the N used is logged): the largest VmRSS
@@ -45,7 +45,9 @@ export default async function bench(ctx: BenchContext): Promise<void> {
   protocol: layer2
   addresses: [2001:db8::1:100-2001:db8::1:ffff]
 `;
-  const sys = await startSystem(3, { pools });
+  const presetIdx = ctx.args.indexOf('--preset');
+  const preset = presetIdx >= 0 ? ctx.args[presetIdx + 1] : undefined;
+  const sys = await startSystem(3, { pools, ...(preset !== undefined ? { speakerArgs: ['--ml-preset', preset] } : {}) });
   try {
     const ns = 'rss';
     await sys.core.createNamespace({ body: { metadata: { name: ns } } });
@@ -90,6 +92,12 @@ export default async function bench(ctx: BenchContext): Promise<void> {
     const cpu = after.map((a, i) => ((a - (before[i] ?? 0)) / hz / restS) * 100);
     const rss = pids.map(rssMb);
     const resync = sys.lab.nodes.map((node) => (metricValue(speakerMetrics(sys.lab, node), 'ironlb_speaker_resync_duration_seconds') ?? 0) * 1000);
+    const heap = sys.lab.nodes.map((node) => {
+      const m = speakerMetrics(sys.lab, node);
+      const mb = (name: string, labels: Record<string, string> = {}): string => ((metricValue(m, name, labels) ?? 0) / 1e6).toFixed(1);
+      return `heap ${mb('ironlb_speaker_nodejs_heap_size_used_bytes')}/${mb('ironlb_speaker_nodejs_heap_size_total_bytes')} old ${mb('ironlb_speaker_nodejs_heap_space_size_used_bytes', { space: 'old' })} lo ${mb('ironlb_speaker_nodejs_heap_space_size_used_bytes', { space: 'large_object' })} ext ${mb('ironlb_speaker_nodejs_external_memory_bytes')}`;
+    });
+    ctx.log(`memory: ${heap.join('; ')}`);
     ctx.log(`rss MB ${rss.map((x) => x.toFixed(1)).join(' ')}; cpu % ${cpu.map((x) => x.toFixed(2)).join(' ')}; resync ms ${resync.map((x) => x.toFixed(1)).join(' ')}`);
     ctx.emit({ metric: 'speaker_rss_mb_1000_services', value: Math.round(Math.max(...rss) * 10) / 10, unit: 'MB' });
     ctx.emit({ metric: 'speaker_cpu_percent_at_rest', value: Math.round(Math.max(...cpu) * 100) / 100, unit: '%' });

@@ -16,6 +16,9 @@ import { type Lab, type LabNode, startLab } from '../lab/lab.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
+/** The environment the processes get, as deploy/ironlb.yaml sets it. */
+const PROCESS_ENV: NodeJS.ProcessEnv = { ...process.env, MALLOC_ARENA_MAX: '2' };
+
 /** The default pool of e2e tests: inside the lab's LB range. */
 export const E2E_POOLS = `address-pools:
 - name: default
@@ -74,7 +77,7 @@ export async function startSystem(nodes = 3, opts: SystemOptions = {}): Promise<
     writeFileSync(speakerKubeconfig, await serviceAccountKubeconfig(kc, 'ironlb-system', 'speaker', server, lab.controlPlane.caPem), { mode: 0o600 });
     await core.createNamespacedConfigMap({ namespace: 'ironlb-system', body: { metadata: { name: 'config' }, data: { config: opts.pools ?? E2E_POOLS } } });
     const startController = (): ChildProcess => {
-      const c = spawn(process.execPath, [join(root, 'packages/controller/bundle/main.mjs'), '--kubeconfig', controllerKubeconfig, '--metrics-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const c = spawn(process.execPath, [join(root, 'packages/controller/bundle/main.mjs'), '--kubeconfig', controllerKubeconfig, '--metrics-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: PROCESS_ENV });
       const out = createWriteStream(join(logDir, 'controller.log'), { flags: 'a' });
       c.stdout?.pipe(out);
       c.stderr?.pipe(out);
@@ -89,7 +92,7 @@ export async function startSystem(nodes = 3, opts: SystemOptions = {}): Promise<
         '--log-level', 'debug',
         ...(opts.speakerArgs ?? []),
         ...args,
-      ]);
+      ], PROCESS_ENV);
       const out = createWriteStream(join(logDir, `speaker-${node.name}.log`), { flags: 'a' });
       p.stdout?.pipe(out);
       p.stderr?.pipe(out);

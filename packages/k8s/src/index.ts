@@ -18,7 +18,7 @@ export { EventRecorder, truncateEventMessage, type EventTarget, type EventType, 
 export { ServiceWriter, type ServiceCondition } from './services.js';
 export { ensureMemberlistSecret, createMemberlistSecret, MEMBERLIST_SECRET, MEMBERLIST_SECRET_KEY } from './secret.js';
 export { startOpsServer, type OpsHandlers, type OpsServer, type OpsServerOptions } from './ops.js';
-export { serviceInformer, configMapInformer, secretInformer, nodeInformer, endpointSliceInformer, type InformerContext } from './informers.js';
+export { serviceInformer, configMapInformer, secretInformer, nodeInformer, endpointSliceInformer, type InformerContext, type FactoryOptions } from './informers.js';
 export { serviceKey, isHandled, ingressIPs } from './service-fields.js';
 export { CoalescingWriter, type CoalescingWriterOptions, type CoalescingStats, type WriteOutcome } from './coalesce.js';
 export {

@@ -333,3 +333,25 @@ void describe('ResilientInformer state machine', { timeout: 60_000 }, () => {
     }
   });
 });
+
+void describe('ResilientInformer transform', { timeout: 30_000 }, () => {
+  void it('caches and hands on the transformed object, from the list and from the watch', async () => {
+    const api = new FakeApi();
+    api.put('a', 'big');
+    const { log } = capture();
+    const seen: string[] = [];
+    const inf = informer(api, log, { transform: (cm) => ({ metadata: cm.metadata ?? {}, data: { v: `slim-${cm.data?.['v'] ?? ''}` } }) });
+    inf.on((_ev, cm) => seen.push(cm.data?.['v'] ?? ''));
+    try {
+      await inf.start();
+      assert.equal(inf.get('a', 'ns')?.data?.['v'], 'slim-big');
+      await until('a watch', () => api.open.length > 0);
+      api.put('b', 'x');
+      await until('b cached', () => inf.get('b', 'ns') !== undefined);
+      assert.equal(inf.get('b', 'ns')?.data?.['v'], 'slim-x');
+      assert.deepEqual(seen, ['slim-big', 'slim-x']);
+    } finally {
+      inf.stop();
+    }
+  });
+});

@@ -51,6 +51,13 @@ export interface InformerOptions<T extends KubernetesObject> {
   relistAfterFailures?: number;
   /** While failing, at most one warning per this many ms (default 60 s). */
   logIntervalMs?: number;
+  /**
+   * Applied to every object before it is cached and handed to handlers (client-go's
+   * SetTransform): keep only the fields the process reads, so a large cluster's managedFields,
+   * images and the like do not sit in memory. Must keep metadata.name, namespace and
+   * resourceVersion (the cache is keyed and diffed on them).
+   */
+  transform?: (obj: T) => T;
   /** Injected for tests: the watch implementation (default client-node's Watch on `kc`). */
   watcher?: Watcher;
   /** Injected for tests: clock (epoch ms) and random source for the backoff jitter. */
@@ -283,7 +290,8 @@ export class ResilientInformer<T extends KubernetesObject> implements HealthSour
     if (generation !== this.#generation || this.#stopped) return;
     this.#stats.relists++;
     const fresh = new Map<string, T>();
-    for (const item of list.items) fresh.set(keyOf(item), item);
+    const tf = this.#opts.transform;
+    for (const item of list.items) fresh.set(keyOf(item), tf === undefined ? item : tf(item));
     for (const [k, old] of this.#objects) {
       if (!fresh.has(k)) {
         this.#objects.delete(k);
@@ -354,8 +362,10 @@ export class ResilientInformer<T extends KubernetesObject> implements HealthSour
     }
   }
 
-  #onWatchEvent(phase: string, obj: T & { code?: number }): void {
+  #onWatchEvent(phase: string, raw: T & { code?: number }): void {
     this.#lastActivity = this.#now();
+    const tf = this.#opts.transform;
+    const obj = tf === undefined || phase === 'ERROR' || phase === 'BOOKMARK' ? raw : (tf(raw) as T & { code?: number });
     if (phase === 'ERROR') {
       // 410: our resourceVersion is older than etcd's compaction window; only a relist helps.
       // The server ends the stream right after; #onWatchDone then resumes with a relist.

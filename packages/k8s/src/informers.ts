@@ -17,25 +17,34 @@ export interface InformerContext {
   onFatal?: ((err: Error) => void) | undefined;
 }
 
+/** Per-informer options of the factories below. */
+export interface FactoryOptions<T> {
+  /** Slims every object before it is cached (see InformerOptions.transform). */
+  transform?: (obj: T) => T;
+}
+
 function build<T extends V1Service | V1ConfigMap | V1Node | V1EndpointSlice | V1Secret>(
   ctx: InformerContext,
   resource: string,
-  opts: Pick<InformerOptions<T>, 'path' | 'list'> & { fieldSelector?: string },
+  opts: Pick<InformerOptions<T>, 'path' | 'list'> & { fieldSelector?: string; transform?: ((obj: T) => T) | undefined },
 ): ResilientInformer<T> {
   const inf = new ResilientInformer<T>({
     kc: ctx.kc,
     log: ctx.log.child({ component: 'informer', resource }),
     ...(ctx.backoff !== undefined ? { backoff: ctx.backoff } : {}),
-    ...opts,
+    path: opts.path,
+    list: opts.list,
+    ...(opts.fieldSelector !== undefined ? { fieldSelector: opts.fieldSelector } : {}),
+    ...(opts.transform !== undefined ? { transform: opts.transform } : {}),
   });
   ctx.health?.add(inf);
   return inf;
 }
 
 /** Every Service in the cluster. */
-export function serviceInformer(ctx: InformerContext): ResilientInformer<V1Service> {
+export function serviceInformer(ctx: InformerContext, o: FactoryOptions<V1Service> = {}): ResilientInformer<V1Service> {
   const { core } = apiClients(ctx.kc);
-  return build<V1Service>(ctx, 'services', { path: '/api/v1/services', list: async () => core.listServiceForAllNamespaces() });
+  return build<V1Service>(ctx, 'services', { path: '/api/v1/services', list: async () => core.listServiceForAllNamespaces(), transform: o.transform });
 }
 
 /** The one address-pool ConfigMap `namespace/name`. */
@@ -64,16 +73,17 @@ export function secretInformer(ctx: InformerContext, namespace: string, name: st
 }
 
 /** Every Node. */
-export function nodeInformer(ctx: InformerContext): ResilientInformer<V1Node> {
+export function nodeInformer(ctx: InformerContext, o: FactoryOptions<V1Node> = {}): ResilientInformer<V1Node> {
   const { core } = apiClients(ctx.kc);
-  return build<V1Node>(ctx, 'nodes', { path: '/api/v1/nodes', list: async () => core.listNode() });
+  return build<V1Node>(ctx, 'nodes', { path: '/api/v1/nodes', list: async () => core.listNode(), transform: o.transform });
 }
 
 /** Every EndpointSlice in the cluster. */
-export function endpointSliceInformer(ctx: InformerContext): ResilientInformer<V1EndpointSlice> {
+export function endpointSliceInformer(ctx: InformerContext, o: FactoryOptions<V1EndpointSlice> = {}): ResilientInformer<V1EndpointSlice> {
   const { discovery } = apiClients(ctx.kc);
   return build<V1EndpointSlice>(ctx, 'endpointslices', {
     path: '/apis/discovery.k8s.io/v1/endpointslices',
     list: async () => discovery.listEndpointSliceForAllNamespaces(),
+    transform: o.transform,
   });
 }

@@ -42,7 +42,7 @@ import { rotationStep } from './keyrotation.js';
 import { SpeakerMetrics } from './metrics.js';
 import { decodeNodeMeta, encodeNodeMeta, keyFingerprint } from './nodemeta.js';
 import type { AnnouncementProtocol, MembershipPort, WireClaim } from './ports.js';
-import { type EndpointView, type Snapshot, endpointViews, nodeView, plan, serviceView, sliceServiceKey } from './state.js';
+import { type EndpointView, type Snapshot, endpointViews, nodeView, plan, serviceView, slimEndpointSlice, slimNode, slimService, sliceServiceKey } from './state.js';
 
 /** Options of the speaker. */
 export interface SpeakerOptions {
@@ -157,9 +157,9 @@ export class Speaker {
     this.metrics.addGauges(this.health.gauges());
     this.#events = new EventRecorder(o.kc, 'ironlb-speaker', o.log, o.nodeName);
     const ctx = { kc: o.kc, log: o.log, health: this.health };
-    this.#services = serviceInformer(ctx);
-    this.#slices = endpointSliceInformer(ctx);
-    this.#nodes = nodeInformer(ctx);
+    this.#services = serviceInformer(ctx, { transform: slimService });
+    this.#slices = endpointSliceInformer(ctx, { transform: slimEndpointSlice });
+    this.#nodes = nodeInformer(ctx, { transform: slimNode });
     this.#configMaps = configMapInformer(ctx, o.namespace, o.configMapName ?? 'config');
     this.#secrets = o.secret === undefined ? secretInformer(ctx, o.namespace, MEMBERLIST_SECRET) : undefined;
     // IPAddressPools and L2Advertisements, when their CRDs are installed (the speaker has its own Node informer).

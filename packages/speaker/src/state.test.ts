@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type Config, electionHash, isConfigError, parseConfig } from '@ironlb/core';
-import { type EndpointView, type NodeView, type Snapshot, endpointViews, nodeView, plan } from './state.js';
+import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
+import { EXCLUDE_LABEL, type EndpointView, type NodeView, type Snapshot, endpointViews, nodeView, plan, serviceView, slimEndpointSlice, slimNode, slimService, sliceServiceKey } from './state.js';
 
 const nodes: NodeView[] = ['n1', 'n2', 'n3'].map((name) => ({ name, labels: {}, networkUnavailable: false, excluded: false }));
 const everywhere: EndpointView[] = nodes.map((n) => ({ nodeName: n.name, ready: true, serving: true }));
@@ -114,5 +115,44 @@ describe('adapters', () => {
       status: { conditions: [{ type: 'NetworkUnavailable', status: 'True' }] },
     });
     assert.deepEqual(v, { name: 'x', labels: { 'node.kubernetes.io/exclude-from-external-load-balancers': '' }, networkUnavailable: true, excluded: true });
+  });
+});
+
+describe('slimming transforms keep everything the speaker reads', () => {
+  it('a slim Service, EndpointSlice and Node give the same views as the full objects', () => {
+    const svc = {
+      metadata: { name: 'web', namespace: 'ns', uid: 'u1', resourceVersion: '7', annotations: { a: 'b' }, managedFields: [{ manager: 'x', fieldsV1: { big: true } }] },
+      spec: { type: 'LoadBalancer', externalTrafficPolicy: 'Local', ports: [{ port: 80 }], clusterIP: '198.18.0.1' },
+      status: { loadBalancer: { ingress: [{ ip: '198.51.100.200', ipMode: 'VIP' }, { ip: '2001:db8::1:1' }] } },
+    } as unknown as V1Service;
+    const slim = slimService(svc);
+    assert.deepEqual(serviceView(slim, undefined), serviceView(svc, undefined));
+    assert.equal(slim.metadata?.uid, 'u1');
+    assert.equal(slim.metadata?.resourceVersion, '7');
+    assert.equal((slim.metadata as { managedFields?: unknown }).managedFields, undefined);
+    const slice = {
+      addressType: 'IPv4',
+      metadata: { name: 'web-x', namespace: 'ns', resourceVersion: '3', labels: { 'kubernetes.io/service-name': 'web', other: 'y' } },
+      endpoints: [
+        { addresses: ['198.19.0.5'], nodeName: 'n1', conditions: { ready: true } },
+        { addresses: ['198.19.0.6'], nodeName: 'n2', conditions: { ready: false, serving: true, terminating: true } },
+      ],
+      ports: [{ port: 80 }],
+    } as unknown as V1EndpointSlice;
+    const slimSlice = slimEndpointSlice(slice);
+    assert.deepEqual(endpointViews(slimSlice), endpointViews(slice));
+    assert.equal(sliceServiceKey(slimSlice), sliceServiceKey(slice));
+    const node = {
+      metadata: { name: 'n1', resourceVersion: '9', labels: { zone: 'a', [EXCLUDE_LABEL]: '' } },
+      status: {
+        addresses: [{ type: 'InternalIP', address: '198.51.100.35' }, { type: 'Hostname', address: 'n1' }],
+        conditions: [{ type: 'Ready', status: 'True' }, { type: 'NetworkUnavailable', status: 'True' }],
+        images: [{ names: ['a'], sizeBytes: 1 }],
+      },
+    } as unknown as V1Node;
+    const slimmed = slimNode(node);
+    assert.deepEqual(nodeView(slimmed), nodeView(node));
+    assert.deepEqual(slimmed.status?.addresses, node.status?.addresses);
+    assert.equal((slimmed.status as { images?: unknown }).images, undefined);
   });
 });

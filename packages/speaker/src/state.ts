@@ -131,3 +131,52 @@ export function nodeView(node: V1Node): NodeView {
     excluded: Object.prototype.hasOwnProperty.call(node.metadata?.labels ?? {}, EXCLUDE_LABEL),
   };
 }
+
+/*
+ * Slimming transforms for the speaker's informers: every speaker caches every Service,
+ * EndpointSlice and Node of the cluster, and the API objects carry much it never reads
+ * (managedFields, a Node's image list, Service ports and cluster IPs, endpoint addresses). Only the
+ * fields the functions above read are kept, plus what the informer keys and diffs on.
+ */
+
+/** The metadata every cached object keeps (name, namespace, resourceVersion) plus `extra`. */
+function slimMeta(m: V1Service['metadata'], extra: { uid?: boolean; labels?: boolean } = {}): V1Service['metadata'] {
+  if (m === undefined) return m;
+  const out: NonNullable<V1Service['metadata']> = {};
+  if (m.name !== undefined) out.name = m.name;
+  if (m.namespace !== undefined) out.namespace = m.namespace;
+  if (m.resourceVersion !== undefined) out.resourceVersion = m.resourceVersion;
+  if (extra.uid === true && m.uid !== undefined) out.uid = m.uid;
+  if (extra.labels === true && m.labels !== undefined) out.labels = m.labels;
+  return out;
+}
+
+/** A Service as the speaker keeps it: type, class, traffic policy, ingress IPs, uid (Events, owner refs). */
+export function slimService(s: V1Service): V1Service {
+  return {
+    metadata: slimMeta(s.metadata, { uid: true }),
+    spec: { type: s.spec?.type, loadBalancerClass: s.spec?.loadBalancerClass, externalTrafficPolicy: s.spec?.externalTrafficPolicy },
+    status: { loadBalancer: { ingress: (s.status?.loadBalancer?.ingress ?? []).map((i) => ({ ip: i.ip })) } },
+  } as V1Service;
+}
+
+/** An EndpointSlice as the speaker keeps it: its Service label, and each endpoint's node and conditions. */
+export function slimEndpointSlice(e: V1EndpointSlice): V1EndpointSlice {
+  const svc = e.metadata?.labels?.['kubernetes.io/service-name'];
+  return {
+    addressType: e.addressType,
+    metadata: { ...slimMeta(e.metadata), ...(svc !== undefined ? { labels: { 'kubernetes.io/service-name': svc } } : {}) },
+    endpoints: (e.endpoints ?? []).map((p) => ({ addresses: [], nodeName: p.nodeName, conditions: { ready: p.conditions?.ready, serving: p.conditions?.serving } })),
+  } as V1EndpointSlice;
+}
+
+/** A Node as the speaker keeps it: labels, addresses, and the NetworkUnavailable condition. */
+export function slimNode(n: V1Node): V1Node {
+  return {
+    metadata: slimMeta(n.metadata, { labels: true }),
+    status: {
+      addresses: (n.status?.addresses ?? []).map((a) => ({ type: a.type, address: a.address })),
+      conditions: (n.status?.conditions ?? []).filter((c) => c.type === 'NetworkUnavailable').map((c) => ({ type: c.type, status: c.status })),
+    },
+  } as V1Node;
+}
