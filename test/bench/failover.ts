@@ -9,12 +9,14 @@
  * "Loaded" = both cores oversubscribed 2× by other processes (four busy loops at normal
  * priority): SIGKILL trials again (loaded_sigkill_*). Soaks (default 1800 s each, at rest and
  * loaded): every change of answering node is a false failover. `--only` picks phases among
- * faults, loaded, soak, loadedsoak.
+ * faults, loaded, soak, loadedsoak, flood (flood_false_failovers: a foreign host floods ARP
+ * requests for the VIP at 10,000/s for 60 s, not run by default).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type System, arpResponders, createServiceWithEndpoints, electionOrder, nodeByMac, startSystem, until, waitIngress } from '../e2e/harness.js';
+import { buildFlooder } from '../lab/layer2-lab.js';
 import { type BenchContext, quantile } from './figure.js';
 
 type Fault = 'linkcut' | 'sigkill' | 'sigterm';
@@ -124,6 +126,20 @@ export default async function bench(ctx: BenchContext): Promise<void> {
         unspin();
       }
       await settle();
+    }
+    if (only.has('flood')) {
+      const intruder = sys.lab.foreignHost();
+      const before = probe.changes.length;
+      const args = ['--ifname', 'eth0', '--mode', 'arp', '--rate', '10000', '--duration-ms', '60000', '--target', vip];
+      const child = sys.lab.spawnIn(intruder.netns, buildFlooder(), args);
+      let out = '';
+      child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      const killer = setTimeout(() => child.kill('SIGKILL'), 100_000);
+      await new Promise((r) => child.once('exit', r));
+      clearTimeout(killer);
+      const changes = probe.changes.slice(before);
+      ctx.log(`ARP flood 10k/s for 60 s: ${out.trim()}; answers changed ${changes.length} times`);
+      ctx.emit({ metric: 'flood_false_failovers', value: changes.filter(([, n]) => n !== winner.name).length, unit: 'count' });
     }
     if (only.has('soak')) await soak('soak_false_failovers');
     if (only.has('loadedsoak')) {

@@ -250,5 +250,16 @@ async function junk(ctx: BenchContext, basePort: number, key: string): Promise<v
   ctx.emit({ metric: 'junk_absorbed_pkts_per_s', value: absorbed, unit: 'pkt/s' });
   ctx.emit({ metric: 'junk_drain_pkts_per_s', value: Math.round(drained), unit: 'pkt/s' });
   ctx.emit({ metric: 'junk_kernel_drops', value: kernelDrops(victim.addr, victim.port) - drops0, unit: 'pkt' });
+  // The attack of issue 10: 4,000 random datagrams/s for 25 s at one member. Every probe of a
+  // healthy member that fails meanwhile is a false suspicion.
+  await sleep(3000);
+  const failed0 = others.map((m) => lastStats(m).probeFailures);
+  const marks = ms.map((m) => m.peer.lines.length);
+  await flood(victim.addr, victim.port, 4000, 25);
+  await sleep(1500);
+  const falseSuspicions = others.reduce((a, m, i) => a + lastStats(m).probeFailures - (failed0[i] ?? 0), 0);
+  const deaths = ms.reduce((a, m, i) => a + m.peer.lines.slice(marks[i]).filter((l) => l.ev === 'leave').length, 0);
+  ctx.log(`junk 4000 pkt/s for 25 s: peers' failed probes ${falseSuspicions}, deaths ${deaths}`);
+  ctx.emit({ metric: 'junk_false_suspicions', value: falseSuspicions + deaths, unit: 'count' });
   for (const m of ms) m.peer.proc.kill('SIGKILL');
 }

@@ -405,12 +405,23 @@ export class Memberlist {
       const now = this.clock.now();
       const failed = this.table.failed;
       for (const [name, f] of failed) if (now - f.since > this.timing.reconnectTimeout) failed.delete(name);
-      const candidates = [...failed.entries()].filter(([name]) => this.table.nodes.get(name)?.state !== 'alive');
+      const down = [...failed.entries()].filter(([name]) => this.table.nodes.get(name)?.state !== 'alive');
+      // Members that once answered us first: a flood of forged members cannot crowd them out.
+      const verified = down.filter(([, f]) => f.verified);
+      const candidates = verified.length > 0 && this.random() < 0.75 ? verified : down;
       const pick = candidates[Math.floor(this.random() * candidates.length)];
       if (pick !== undefined) {
         try {
           await this.wire.pushPull(pick[1].addr, false);
           this.log.info({ op: 'reconnect', node: pick[0] }, 'reconnected to a failed member');
+          // Our push told it that we hold it dead, so it refutes with a higher incarnation; that
+          // refutation is gossiped on its side of the healed partition, which may not include us.
+          // One more exchange a moment later brings it (and its side's view) back to us at once,
+          // instead of waiting for chance to pick this member again.
+          if (this.table.nodes.get(pick[0])?.state !== 'alive') {
+            await this.sleep(Math.max(this.timing.gossipInterval * 2, this.timing.probeInterval));
+            if (!this.stopped) await this.wire.pushPull(pick[1].addr, false);
+          }
         } catch (err) {
           this.log.debug({ op: 'reconnect', node: pick[0], err: String(err) }, 'reconnect failed');
         }

@@ -102,7 +102,7 @@ export class MemberTable {
   /** Members by name (us included). */
   readonly nodes = new Map<string, NodeState>();
   /** Failed (dead, not left) members' last addresses, for the reconnect loop. */
-  readonly failed = new Map<string, { addr: Address; since: number }>();
+  readonly failed = new Map<string, { addr: Address; since: number; verified: boolean }>();
   private readonly suspicions = new Map<string, Suspicion>();
   /** Our own incarnation. */
   incarnation = 0;
@@ -441,15 +441,17 @@ export class MemberTable {
     state.incarnation = d.incarnation;
     state.state = d.node === d.from ? 'left' : 'dead';
     state.stateChange = this.cfg.clock.now();
-    // Only members that answered us are worth reconnecting to (junk never did); the list is
-    // bounded like the table (oldest first out: Map keeps insertion order).
-    if (state.state === 'dead' && state.name !== this.cfg.name && state.verified) {
+    // Remembered for the reconnect loop, which prefers members that answered us (junk never
+    // did) but also tries the others: a partition right after a join leaves members we learnt
+    // from gossip and never probed, and without them the two sides would forget each other for
+    // good. Bounded like the table (oldest first out: Map keeps insertion order).
+    if (state.state === 'dead' && state.name !== this.cfg.name) {
       this.failed.delete(state.name);
       if (this.failed.size >= this.cfg.limits.maxMembers) {
         const oldest = this.failed.keys().next();
         if (oldest.done !== true) this.failed.delete(oldest.value);
       }
-      this.failed.set(state.name, { addr: { addr: state.addr, port: state.port }, since: state.stateChange });
+      this.failed.set(state.name, { addr: { addr: state.addr, port: state.port }, since: state.stateChange, verified: state.verified });
     } else this.failed.delete(state.name);
     this.fx.event('leave', state);
   }
