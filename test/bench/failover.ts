@@ -13,10 +13,12 @@
  * requests for the VIP at 10,000/s for 60 s, not run by default).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type System, arpResponders, createServiceWithEndpoints, electionOrder, nodeByMac, startSystem, until, waitIngress } from '../e2e/harness.js';
 import { buildFlooder } from '../lab/layer2-lab.js';
+import { FLOODER } from './memberlist.js';
 import { type BenchContext, quantile } from './figure.js';
 
 type Fault = 'linkcut' | 'sigkill' | 'sigterm';
@@ -128,18 +130,36 @@ export default async function bench(ctx: BenchContext): Promise<void> {
       await settle();
     }
     if (only.has('flood')) {
+      // Floods at the announcer from a host on the segment, with its speaker's RSS and CPU before
+      // and after: ARP requests for the VIP at 10,000/s for 60 s, then random datagrams at its
+      // gossip port at 4,000/s for 25 s (no key needed). Every change of answering node is false.
       const intruder = sys.lab.foreignHost();
-      const before = probe.changes.length;
-      const args = ['--ifname', 'eth0', '--mode', 'arp', '--rate', '10000', '--duration-ms', '60000', '--target', vip];
-      const child = sys.lab.spawnIn(intruder.netns, buildFlooder(), args);
-      let out = '';
-      child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-      const killer = setTimeout(() => child.kill('SIGKILL'), 100_000);
-      await new Promise((r) => child.once('exit', r));
-      clearTimeout(killer);
-      const changes = probe.changes.slice(before);
-      ctx.log(`ARP flood 10k/s for 60 s: ${out.trim()}; answers changed ${changes.length} times`);
-      ctx.emit({ metric: 'flood_false_failovers', value: changes.filter(([, n]) => n !== winner.name).length, unit: 'count' });
+      const pid = sys.speakers.get(winner.name)?.pid ?? 0;
+      const usage = (): { rssMb: number; cpuS: number } => {
+        const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+        return { rssMb: Math.round(rss * 10) / 10, cpuS: (Number(f[11] ?? 0) + Number(f[12] ?? 0)) / 100 };
+      };
+      const run = async (what: string, cmd: string, args: string[], seconds: number): Promise<number> => {
+        const before = probe.changes.length;
+        const u0 = usage();
+        const t0 = performance.now();
+        const child = sys.lab.spawnIn(intruder.netns, cmd, args);
+        let out = '';
+        child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+        const killer = setTimeout(() => child.kill('SIGKILL'), (seconds + 40) * 1000);
+        await new Promise((r) => child.once('exit', r));
+        clearTimeout(killer);
+        const u1 = usage();
+        const cpu = ((u1.cpuS - u0.cpuS) / ((performance.now() - t0) / 1000)) * 100;
+        const changes = probe.changes.slice(before).filter(([, n]) => n !== winner.name).length;
+        ctx.log(`${what}: ${out.trim().slice(0, 300)}; speaker RSS ${u0.rssMb} → ${u1.rssMb} MB, CPU ${cpu.toFixed(0)} % during; answers moved ${changes} times`);
+        return changes;
+      };
+      const arp = await run('ARP flood 10k/s for 60 s', buildFlooder(), ['--ifname', 'eth0', '--mode', 'arp', '--rate', '10000', '--duration-ms', '60000', '--target', vip], 60);
+      await settle();
+      const junk = await run('junk UDP 4k/s for 25 s at 7946', process.execPath, ['-e', FLOODER, winner.ipv4, '7946', '4000', '25'], 25);
+      ctx.emit({ metric: 'flood_false_failovers', value: arp + junk, unit: 'count' });
     }
     if (only.has('soak')) await soak('soak_false_failovers');
     if (only.has('loadedsoak')) {

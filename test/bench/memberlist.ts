@@ -167,7 +167,7 @@ async function falseSuspicions(ctx: BenchContext, windowS: number, busyLoops: nu
 }
 
 /** Random-datagram flooder: `rate` pkt/s for `seconds`; prints how many it sent. */
-const FLOODER = `
+export const FLOODER = `
 const dgram = require('node:dgram');
 const { randomBytes } = require('node:crypto');
 const [host, port, rate, seconds] = process.argv.slice(1).map((v, i) => (i === 0 ? v : Number(v)));

@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import { eventually, sleep } from '../integration/helpers.js';
 import { type Cluster, type ClusterNode, IRONLB_IMAGE, startCluster } from './cluster.js';
 import { helmBin } from './packaging.js';
-import { Probe, announcer, httpText, deployWeb, exposeWeb, fetchFromClient, installIronlb, monoMs, setPolicy, waitExternalIp, waitIronlbReady, waitSpeakersJoined } from './scenario.js';
+import { Probe, announcer, httpText, deployWeb, speakerMetricsText, exposeWeb, fetchFromClient, installIronlb, monoMs, setPolicy, waitExternalIp, waitIronlbReady, waitSpeakersJoined } from './scenario.js';
 import { leftovers } from './teardown.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -90,10 +90,12 @@ describe('ironlb on a real cluster', { timeout: 30 * 60_000 }, () => {
     const events = c.kubectl(['get', 'events', '-n', 'default', '--field-selector', 'involvedObject.name=web']);
     assert.match(events, /IPAllocated/);
     assert.match(events, /nodeAssigned/);
-    // Speakers serve metrics on their node's address (hostNetwork); the controller on its Pod IP.
+    // Speakers serve /metrics on their node's loopback only (README: "Endpoints and who may read
+    // them"), probes on the node address; the controller's /metrics on its Pod's loopback.
     for (const n of c.nodes) {
-      const text = await httpText(`http://${n.ipv4}:7472/metrics`);
-      assert.match(text, /^ironlb_speaker_members_alive 2/m);
+      assert.match(speakerMetricsText(n), /^ironlb_speaker_members_alive 2/m);
+      await assert.rejects(httpText(`http://${n.ipv4}:7472/metrics`), /HTTP 403/, 'metrics are not served to the segment');
+      assert.equal(await httpText(`http://${n.ipv4}:7472/healthz`), 'ok');
     }
     // The controller's /metrics, read inside its Pod through `kubectl exec` (the kubelet's streaming
     // path), which holds whether it listens on loopback only or on the Pod address.

@@ -3,7 +3,7 @@
  * ironlb with kubectl exactly as the README says, deploy and expose a backend, probe it from the
  * client namespace, find out which node announces an IP.
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { join } from 'node:path';
@@ -46,13 +46,24 @@ export function waitIronlbReady(c: Cluster, timeoutS = 180): void {
   c.kubectl(['-n', 'ironlb-system', 'rollout', 'status', 'ds/speaker', `--timeout=${timeoutS}s`], { timeoutMs: (timeoutS + 10) * 1000 });
 }
 
+/**
+ * A speaker's /metrics, read on the node itself: it answers only on loopback by default (on
+ * hostNetwork anything else is the whole segment), so this reads it from inside the node's network
+ * namespace, as an agent on the node would.
+ */
+export function speakerMetricsText(n: ClusterNode, timeoutMs = 2000): string {
+  const r = spawnSync('ip', ['netns', 'exec', n.netns, 'curl', '-s', '-f', '--max-time', String(Math.ceil(timeoutMs / 1000)), 'http://127.0.0.1:7472/metrics'], { encoding: 'utf8', timeout: timeoutMs + 3000 });
+  if (r.status !== 0) throw new Error(`speaker metrics on ${n.name}: curl exit ${r.status ?? r.signal}`);
+  return r.stdout;
+}
+
 /** Waits until every speaker sees every node alive in memberlist (its metrics say so). Before that a
  * lone speaker elects itself, and a measurement would time a startup takeover. */
 export async function waitSpeakersJoined(c: Cluster, timeoutMs = 90_000): Promise<void> {
   await Promise.all(
     c.nodes.map(async (n) =>
-      eventually(`speaker on ${n.name} to see ${c.nodes.length} members`, async () => {
-        const m = /^ironlb_speaker_members_alive (\d+)/m.exec(await httpText(`http://${n.ipv4}:7472/metrics`, 2000));
+      eventually(`speaker on ${n.name} to see ${c.nodes.length} members`, () => {
+        const m = /^ironlb_speaker_members_alive (\d+)/m.exec(speakerMetricsText(n));
         return m !== null && Number(m[1]) === c.nodes.length;
       }, timeoutMs, 300),
     ),
