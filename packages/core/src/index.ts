@@ -1,9 +1,32 @@
 /**
- * @ironlb/core: the pure domain of ironlb (IP arithmetic, config parsing, allocation,
- * layer2 announcer election). No I/O, no Kubernetes client, no timers.
+ * @ironlb/core: the pure domain of ironlb (addresses as bytes and text, IP arithmetic, config
+ * parsing, allocation, layer2 announcer election). No I/O, no Kubernetes client, no timers.
  */
 export {
   type Family,
+  type IPText,
+  type MacText,
+  type ParsedIP,
+  viewOf,
+  familyOf,
+  parseIPv4U32,
+  formatIPv4U32,
+  formatIPv4At,
+  parseIPv6Into,
+  isIPv4MappedAt,
+  formatIPv6At,
+  parseIPBytes,
+  formatIPBytes,
+  parseIPText,
+  parseIPAddress,
+  parseIPv6BigInt,
+  formatIPv6BigInt,
+  parseMacInto,
+  parseMac,
+  formatMacAt,
+  parseMacText,
+} from './addr.js';
+export {
   type IP,
   type IPRange,
   type RangeParse,

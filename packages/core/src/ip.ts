@@ -1,14 +1,13 @@
 /**
  * IP arithmetic on BigInt values. Every address is `{family, value}`; ranges are inclusive
  * `[first, last]` so CIDRs and `start-end` ranges share one representation and counting a /64
- * is a subtraction, never an enumeration. Text parsing is delegated to `ip-address`
- * (it rejects leading-zero octets, like Go's net.ParseIP); formatting is ours so IPv6 output
- * is always the RFC 5952 canonical form that MetalLB (Go's net.IP.String) writes to status.
+ * is a subtraction, never an enumeration. Text goes through addr.ts, the one parser and
+ * formatter of every package: it rejects leading-zero octets, like Go's net.ParseIP, and writes
+ * IPv6 in the RFC 5952 canonical form that MetalLB (Go's net.IP.String) writes to status.
  */
-import { Address4, Address6 } from 'ip-address';
+import { formatIPv4U32, formatIPv6BigInt, parseIPv4U32, parseIPv6BigInt, type Family, type IPText } from './addr.js';
 
-/** Address family, spelled like Kubernetes' `spec.ipFamilies` lowered: "ipv4" | "ipv6". */
-export type Family = 'ipv4' | 'ipv6';
+export type { Family, IPText } from './addr.js';
 
 /** One IP address: its family and its numeric value (0 ≤ value < 2^32 or 2^128). */
 export interface IP {
@@ -32,49 +31,20 @@ export function familyBits(family: Family): 32 | 128 {
 
 /** Parses one IPv4 or IPv6 address (no prefix, no zone); null when the text is not an address. */
 export function parseIP(text: string): IP | null {
-  // ip-address accepts "/len" suffixes and "%zone" ids; a bare address must have neither.
-  if (text.includes('/') || text.includes('%')) return null;
-  // Pick the family by the colon first: ip-address reports a failed parse by constructing (and
-  // catching) an Error with a stack trace, which made every IPv6 lookup pay for a failed IPv4 one
-  // (a 1000-Service election took 140-400 ms, mostly in AddressError).
-  if (!text.includes(':')) return Address4.isValid(text) ? { family: 'ipv4', value: new Address4(text).bigInt() } : null;
-  return Address6.isValid(text) ? { family: 'ipv6', value: new Address6(text).bigInt() } : null;
-}
-
-/** Formats an address: dotted quad for IPv4, RFC 5952 canonical text for IPv6. */
-export function formatIP(ip: IP): string {
-  return ip.family === 'ipv4' ? formatV4(ip.value) : formatV6(ip.value);
-}
-
-function formatV4(v: bigint): string {
-  const n = Number(v);
-  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-}
-
-function formatV6(v: bigint): string {
-  // RFC 5952 §5: IPv4-mapped addresses keep their dotted-quad tail (::ffff:192.0.2.1).
-  if (v >> 32n === 0xffffn) return `::ffff:${formatV4(v & 0xffffffffn)}`;
-  const hex = v.toString(16).padStart(32, '0');
-  const groups: string[] = [];
-  for (let i = 0; i < 32; i += 4) groups.push(hex.slice(i, i + 4).replace(/^0+(?=.)/, ''));
-  // §4.2: compress the longest run (length ≥ 2) of zero groups; the first one on a tie.
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
+  // Pick the family by the colon; neither parser throws (ip-address, used here before, built and
+  // caught an Error with a stack trace per rejected text: a 1000-Service election took
+  // 140-400 ms, mostly in AddressError).
+  if (!text.includes(':')) {
+    const n = parseIPv4U32(text);
+    return n < 0 ? null : { family: 'ipv4', value: BigInt(n) };
   }
-  if (bestStart < 0) return groups.join(':');
-  return `${groups.slice(0, bestStart).join(':')}::${groups.slice(bestStart + bestLen).join(':')}`;
+  const v = parseIPv6BigInt(text);
+  return v < 0n ? null : { family: 'ipv6', value: v };
+}
+
+/** Formats an address: dotted quad for IPv4, RFC 5952 canonical text for IPv6 (IPv4-mapped with a dotted tail). */
+export function formatIP(ip: IP): IPText {
+  return ip.family === 'ipv4' ? formatIPv4U32(Number(ip.value & 0xffffffffn)) : formatIPv6BigInt(ip.value);
 }
 
 /** Formats a range the canonical way: a single address, a CIDR if it is exactly one, else `a-b`. */

@@ -3,7 +3,7 @@
 // solicited-node groups, recovery from socket errors and link flaps, conflict reports, defence
 // and probing. I/O is injected (openPort, listInterfaces, watchLinks), so unit tests run it
 // entirely in memory; decisions per frame are the pure functions in responder.ts and conflict.ts.
-import { normalizeIp } from './addr.js';
+import { type Family, type IPText, type MacText, parseIPAddress, parseMacText } from '@ironlb/core';
 import { gratuitousArpFrames } from './arp.js';
 import { ClaimLimiter, DefenceGate, arpProbeFrame, classifyArpClaim, classifyNdpClaim, dadProbeFrame, isProbeKind } from './conflict.js';
 import type { Claim, ClaimKind, WireClaim } from './conflict.js';
@@ -123,7 +123,7 @@ export interface ProbeOptions {
 /** What probe() found. */
 export interface ProbeResult {
   /** The first other MAC that answered for, announced or probed the IP; null if none did. */
-  readonly conflict: null | { readonly mac: string; readonly iface: string };
+  readonly conflict: null | { readonly mac: MacText; readonly iface: string };
   /** Probe frames actually sent (0 means nothing could be checked: no interface or every send failed). */
   readonly probesSent: number;
   /** Interfaces probed on, sorted. */
@@ -187,7 +187,7 @@ export interface AnnouncerOptions {
 
 /** Per-IP state. */
 interface Announced {
-  readonly family: 4 | 6;
+  readonly family: Family;
   /** owner → interfaces it allows (null = all). */
   readonly owners: Map<string, readonly string[] | null>;
   timer: NodeJS.Timeout | null;
@@ -231,8 +231,8 @@ interface Responder {
 
 /** An active probe(). */
 interface Probe {
-  readonly ip: string;
-  readonly family: 4 | 6;
+  readonly ip: IPText;
+  readonly family: Family;
   readonly interfaces: readonly string[] | null;
   readonly probed: Set<string>;
   sent: number;
@@ -251,6 +251,15 @@ function errText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** The socket that answers for a family: ARP for IPv4, NDP for IPv6 (IPv4-mapped IPv6 included). */
+function kindOf(family: Family): PortKind {
+  return family === 'ipv4' ? 'arp' : 'ndp';
+}
+
+function badAddress(ip: string): CodecError {
+  return new CodecError('badAddress', `layer2: "${ip}" is not an IP address`);
+}
+
 type ResolvedOptions = Required<Omit<AnnouncerOptions, 'select' | 'onCount' | 'onClaim' | 'watchLinks'>> & {
   onCount: ((ev: CountEvent) => void) | undefined;
   onClaim: ((c: Claim) => void) | undefined;
@@ -264,15 +273,15 @@ type ResolvedOptions = Required<Omit<AnnouncerOptions, 'select' | 'onCount' | 'o
  */
 export class Announcer {
   readonly #opts: ResolvedOptions;
-  readonly #ips = new Map<string, Announced>();
+  readonly #ips = new Map<IPText, Announced>();
   /** key "arp/eth0" or "ndp/eth0". */
   readonly #responders = new Map<string, Responder>();
   readonly #stats: AnnouncerStats;
   /** MACs of every eligible interface: frames from them are ours, never claims. */
-  #ownMacs = new Set<string>();
+  #ownMacs = new Set<MacText>();
   /** Last known operational state per ifindex, from link events and ENETDOWN errors. */
   readonly #linkUp = new Map<number, boolean>();
-  readonly #probes = new Map<string, Probe>();
+  readonly #probes = new Map<IPText, Probe>();
   readonly #claimLimiter: ClaimLimiter;
   readonly #claimQueue: Claim[] = [];
   #claimFlush: NodeJS.Immediate | null = null;
@@ -363,9 +372,13 @@ export class Announcer {
    * announced: it is answered at once and a gratuitous burst starts. Throws CodecError on an
    * invalid IP.
    */
+  announce(ip: IPText, owner: string, interfaces?: readonly string[]): void;
+  /** @deprecated Pass IPText (core's parseIPText/formatIP make it); plain text is only checked at run time. */
+  announce(ip: string, owner: string, interfaces?: readonly string[]): void;
   announce(ip: string, owner: string, interfaces?: readonly string[]): void {
-    const n = normalizeIp(ip);
-    if (n === null) throw new CodecError('badAddress', `layer2: "${ip}" is not an IP address`);
+    // Checked even when typed IPText: a cast or a stale caller must not put junk in the table.
+    const n = parseIPAddress(ip);
+    if (n === null) throw badAddress(ip);
     let a = this.#ips.get(n.text);
     const isNew = a === undefined;
     if (a === undefined) {
@@ -373,7 +386,7 @@ export class Announcer {
       this.#ips.set(n.text, a);
     }
     a.owners.set(owner, interfaces === undefined ? null : [...interfaces]);
-    if (n.family === 6) this.#syncAllMemberships();
+    if (n.family === 'ipv6') this.#syncAllMemberships();
     if (isNew) {
       this.#opts.logger.info({ op: 'announce', ip: n.text, owner }, 'announcing');
       this.#startBurst(n.text, a);
@@ -384,13 +397,16 @@ export class Announcer {
    * Removes `owner`'s hold on `ip`. When the last owner goes, the IP stops being answered at
    * once and pending gratuitous sends are cancelled.
    */
+  withdraw(ip: IPText, owner: string): void;
+  /** @deprecated Pass IPText; plain text is only checked at run time. */
+  withdraw(ip: string, owner: string): void;
   withdraw(ip: string, owner: string): void {
-    const n = normalizeIp(ip);
+    const n = parseIPAddress(ip);
     if (n === null) return;
     const a = this.#ips.get(n.text);
     if (a === undefined || !a.owners.delete(owner)) return;
     if (a.owners.size > 0) {
-      if (a.family === 6) this.#syncAllMemberships();
+      if (a.family === 'ipv6') this.#syncAllMemberships();
       return;
     }
     if (a.timer) clearTimeout(a.timer);
@@ -398,13 +414,16 @@ export class Announcer {
     this.#ips.delete(n.text);
     this.#defence.forget(n.text);
     this.#claimLimiter.forget(n.text);
-    if (a.family === 6) this.#syncAllMemberships();
+    if (a.family === 'ipv6') this.#syncAllMemberships();
     this.#opts.logger.info({ op: 'withdraw', ip: n.text, owner }, 'stopped announcing');
   }
 
   /** Restarts the gratuitous burst of an announced IP (e.g. after a membership change). */
+  reannounce(ip: IPText): void;
+  /** @deprecated Pass IPText; plain text is only checked at run time. */
+  reannounce(ip: string): void;
   reannounce(ip: string): void {
-    const n = normalizeIp(ip);
+    const n = parseIPAddress(ip);
     const a = n === null ? undefined : this.#ips.get(n.text);
     if (n !== null && a !== undefined) this.#startBurst(n.text, a);
   }
@@ -414,9 +433,12 @@ export class Announcer {
    * is announced on, unless `ip` was defended less than defendIntervalMs ago (RFC 5227 §2.4 (b):
    * a fight with another host never becomes a storm). Throws CodecError on an invalid IP.
    */
+  reassert(ip: IPText): ReassertResult;
+  /** @deprecated Pass IPText; plain text is only checked at run time. */
+  reassert(ip: string): ReassertResult;
   reassert(ip: string): ReassertResult {
-    const n = normalizeIp(ip);
-    if (n === null) throw new CodecError('badAddress', `layer2: "${ip}" is not an IP address`);
+    const n = parseIPAddress(ip);
+    if (n === null) throw badAddress(ip);
     const a = this.#ips.get(n.text);
     if (a === undefined) return 'notAnnounced';
     if (!this.#defence.tryDefend(n.text, this.#opts.now())) {
@@ -437,9 +459,12 @@ export class Announcer {
    * resolves at the first one. Probing the same IP twice at once returns the same promise.
    * Rejects with CodecError for an invalid IP and with an Error if the announcer closes meanwhile.
    */
+  probe(ip: IPText, opts?: ProbeOptions): Promise<ProbeResult>;
+  /** @deprecated Pass IPText; plain text is only checked at run time. */
+  probe(ip: string, opts?: ProbeOptions): Promise<ProbeResult>;
   probe(ip: string, opts: ProbeOptions = {}): Promise<ProbeResult> {
-    const n = normalizeIp(ip);
-    if (n === null) return Promise.reject(new CodecError('badAddress', `layer2: "${ip}" is not an IP address`));
+    const n = parseIPAddress(ip);
+    if (n === null) return Promise.reject(badAddress(ip));
     if (this.#closed) return Promise.reject(new Error('layer2: announcer is closed'));
     const existing = this.#probes.get(n.text);
     if (existing !== undefined) return existing.promise;
@@ -456,7 +481,7 @@ export class Announcer {
       if (p.timer) clearTimeout(p.timer);
       p.timer = null;
       if (this.#probes.get(p.ip) === p) this.#probes.delete(p.ip);
-      if (p.family === 6) this.#syncAllMemberships();
+      if (p.family === 'ipv6') this.#syncAllMemberships();
     };
     const p: Probe = {
       ip: n.text,
@@ -483,7 +508,7 @@ export class Announcer {
     };
     this.#probes.set(p.ip, p);
     // Other hosts' DAD probes for the IP go to its solicited-node group: join it meanwhile.
-    if (p.family === 6) this.#syncAllMemberships();
+    if (p.family === 'ipv6') this.#syncAllMemberships();
     const round = (k: number): void => {
       if (this.#probes.get(p.ip) !== p) return;
       this.#sendProbes(p);
@@ -494,14 +519,14 @@ export class Announcer {
     return promise;
   }
 
-  /** Whether some owner currently announces `ip` (on any interface). */
+  /** Whether some owner currently announces `ip` (on any interface); any text, false when it is not an IP. */
   isAnnounced(ip: string): boolean {
-    const n = normalizeIp(ip);
+    const n = parseIPAddress(ip);
     return n !== null && this.#ips.has(n.text);
   }
 
   /** The announced IPs, canonical text, sorted. */
-  announcedIps(): string[] {
+  announcedIps(): IPText[] {
     return [...this.#ips.keys()].sort();
   }
 
@@ -511,7 +536,7 @@ export class Announcer {
   }
 
   /** MACs of the interfaces found eligible by the last scan, sorted: frames from them are this node's own. */
-  interfaceMacs(): string[] {
+  interfaceMacs(): MacText[] {
     return [...this.#ownMacs].sort();
   }
 
@@ -547,7 +572,7 @@ export class Announcer {
   }
 
   /** The lookup handed to the pure responder: announced, not at all, or not on this interface. */
-  verdict(ip: string, ifname: string): AnnounceVerdict {
+  verdict(ip: IPText, ifname: string): AnnounceVerdict {
     const a = this.#ips.get(ip);
     if (a === undefined) return 'notAnnounced';
     return this.#allowedOn(a, ifname) ? 'announced' : 'wrongInterface';
@@ -567,7 +592,12 @@ export class Announcer {
     const wanted = new Map<string, { iface: EligibleInterface; kind: PortKind }>();
     for (const iface of sel.arp) wanted.set(`arp/${iface.name}`, { iface, kind: 'arp' });
     for (const iface of sel.ndp) wanted.set(`ndp/${iface.name}`, { iface, kind: 'ndp' });
-    this.#ownMacs = new Set([...sel.arp, ...sel.ndp].map((i) => i.mac));
+    this.#ownMacs = new Set<MacText>();
+    for (const i of [...sel.arp, ...sel.ndp]) {
+      // Canonical, so frames' formatted MACs match whatever case the interface list used.
+      const mac = parseMacText(i.mac);
+      if (mac !== null) this.#ownMacs.add(mac);
+    }
     for (const [key, r] of this.#responders) {
       const w = wanted.get(key);
       // A renamed, re-created or re-addressed link gets a fresh socket.
@@ -675,7 +705,7 @@ export class Announcer {
     // left to the burst that follows when the link just came up.
     if (this.#linkUpInProgress || this.#linkUp.get(r.iface.ifindex) === false) return;
     for (const [ip, a] of this.#ips) {
-      if (a.family === r.family && this.#allowedOn(a, r.iface.name)) this.#sendGratuitous(r, ip);
+      if (kindOf(a.family) === r.kind && this.#allowedOn(a, r.iface.name)) this.#sendGratuitous(r, ip);
     }
   }
 
@@ -824,7 +854,7 @@ export class Announcer {
       if (this.#closed) return;
       for (const r of this.#responders.values()) {
         if (r.iface.name !== ifname || r.port === null) continue;
-        for (const [ip, a] of this.#ips) if (a.family === r.family && this.#allowedOn(a, ifname)) this.#sendGratuitous(r, ip);
+        for (const [ip, a] of this.#ips) if (kindOf(a.family) === r.kind && this.#allowedOn(a, ifname)) this.#sendGratuitous(r, ip);
       }
       const next = offsets[k + 1];
       if (next !== undefined) {
@@ -925,7 +955,7 @@ export class Announcer {
 
   /** Conflict detection on one received frame; cheap unless the frame concerns an IP we care about. */
   #inspectClaim(r: Responder, frame: Uint8Array, meta: FrameMeta): void {
-    const wants = (ip: string, kind: ClaimKind): boolean => {
+    const wants = (ip: IPText, kind: ClaimKind): boolean => {
       const p = this.#probes.get(ip);
       if (p !== undefined && (p.interfaces === null || p.interfaces.includes(r.iface.name))) return true;
       if (this.#opts.onClaim === undefined || isProbeKind(kind)) return false;
@@ -968,11 +998,11 @@ export class Announcer {
   }
 
   #sendProbes(p: Probe): void {
-    const kind: PortKind = p.family === 4 ? 'arp' : 'ndp';
+    const kind = kindOf(p.family);
     for (const r of this.#responders.values()) {
       if (r.kind !== kind || r.port === null) continue;
       if (p.interfaces !== null && !p.interfaces.includes(r.iface.name)) continue;
-      const frame = p.family === 4 ? arpProbeFrame(r.iface.mac, p.ip) : dadProbeFrame(r.iface.mac, p.ip);
+      const frame = kind === 'arp' ? arpProbeFrame(r.iface.mac, p.ip) : dadProbeFrame(r.iface.mac, p.ip);
       try {
         r.port.send(frame);
       } catch (err) {
@@ -1011,7 +1041,7 @@ export class Announcer {
     this.#count({ kind: 'drop', family, iface, reason: 'socket', n: delta });
   }
 
-  #startBurst(ip: string, a: Announced): void {
+  #startBurst(ip: IPText, a: Announced): void {
     if (a.timer) clearTimeout(a.timer);
     a.timer = null;
     this.#gratuitousRound(ip, a);
@@ -1019,7 +1049,7 @@ export class Announcer {
   }
 
   /** Schedules the round after round `k` of the burst, or the first refresh after the burst. */
-  #scheduleNext(ip: string, a: Announced, k: number): void {
+  #scheduleNext(ip: IPText, a: Announced, k: number): void {
     if (this.#closed) return;
     const { burstIntervalMs: every, burstDurationMs: duration, refreshIntervalMs: refresh } = this.#opts;
     const live = (): boolean => !this.#closed && this.#ips.get(ip) === a;
@@ -1043,14 +1073,14 @@ export class Announcer {
     a.timer.unref();
   }
 
-  #gratuitousRound(ip: string, a: Announced): void {
-    const kind: PortKind = a.family === 4 ? 'arp' : 'ndp';
+  #gratuitousRound(ip: IPText, a: Announced): void {
+    const kind = kindOf(a.family);
     for (const r of this.#responders.values()) {
       if (r.kind === kind && r.port !== null && this.#allowedOn(a, r.iface.name)) this.#sendGratuitous(r, ip);
     }
   }
 
-  #sendGratuitous(r: Responder, ip: string): void {
+  #sendGratuitous(r: Responder, ip: IPText): void {
     const port = r.port;
     if (port === null) return;
     const frames =
@@ -1085,10 +1115,10 @@ export class Announcer {
     if (r.port === null) return;
     const want = new Set<string>();
     for (const [ip, a] of this.#ips) {
-      if (a.family === 6 && this.#allowedOn(a, r.iface.name)) want.add(groupMacOf(ip));
+      if (a.family === 'ipv6' && this.#allowedOn(a, r.iface.name)) want.add(groupMacOf(ip));
     }
     for (const p of this.#probes.values()) {
-      if (p.family === 6 && (p.interfaces === null || p.interfaces.includes(r.iface.name))) {
+      if (p.family === 'ipv6' && (p.interfaces === null || p.interfaces.includes(r.iface.name))) {
         want.add(groupMacOf(p.ip));
       }
     }
@@ -1122,9 +1152,9 @@ export class Announcer {
  * announce and withdraw, and deriving the group is string work. With 1000 IPv6 VIPs a resync did
  * ~10^5 derivations; now it does map lookups. Bounded like every cache fed from the network.
  */
-const groupMacs = new Map<string, string>();
+const groupMacs = new Map<IPText, MacText>();
 
-function groupMacOf(ip: string): string {
+function groupMacOf(ip: IPText): MacText {
   let mac = groupMacs.get(ip);
   if (mac === undefined) {
     mac = ipv6MulticastMac(solicitedNodeMulticast(ip));

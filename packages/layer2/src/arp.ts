@@ -10,7 +10,8 @@
 //  14  spa    4 bytes sender protocol address
 //  18  tha    6 bytes target hardware address
 //  24  tpa    4 bytes target protocol address
-import { BROADCAST_MAC, ZERO_MAC, formatIPv4, formatMac, parseIPv4, parseMac } from './addr.js';
+import { formatIPv4At, formatMacAt, viewOf } from '@ironlb/core';
+import { BROADCAST_MAC, ZERO_MAC, parseIPv4, parseMac } from './addr.js';
 import { CodecError } from './errors.js';
 import { ETHERTYPE_ARP, decodeEthernet, encodeEthernet } from './ethernet.js';
 import type { EthernetFrame } from './ethernet.js';
@@ -41,8 +42,9 @@ export function decodeArp(b: Uint8Array): ArpPacket | CodecError {
   if (b.length < ARP_PACKET_LEN) {
     return new CodecError('truncated', `arp: ${b.length} bytes, need ${ARP_PACKET_LEN}`);
   }
-  const htype = ((b[0] ?? 0) << 8) | (b[1] ?? 0);
-  const ptype = ((b[2] ?? 0) << 8) | (b[3] ?? 0);
+  const v = viewOf(b);
+  const htype = v.getUint16(0);
+  const ptype = v.getUint16(2);
   if (htype !== 1 || ptype !== 0x0800 || b[4] !== 6 || b[5] !== 4) {
     return new CodecError(
       'unsupportedArp',
@@ -50,11 +52,11 @@ export function decodeArp(b: Uint8Array): ArpPacket | CodecError {
     );
   }
   return {
-    op: ((b[6] ?? 0) << 8) | (b[7] ?? 0),
-    senderMac: formatMac(b, 8),
-    senderIp: formatIPv4(b, 14),
-    targetMac: formatMac(b, 18),
-    targetIp: formatIPv4(b, 24),
+    op: v.getUint16(6),
+    senderMac: formatMacAt(v, 8),
+    senderIp: formatIPv4At(v, 14),
+    targetMac: formatMacAt(v, 18),
+    targetIp: formatIPv4At(v, 24),
   };
 }
 

@@ -41,7 +41,10 @@ describe('addresses', { timeout: 60_000 }, () => {
       ['::', '::'],
       ['::1', '::1'],
       ['fe80::', 'fe80::'],
-      ['::ffff:198.51.100.1', '::ffff:c633:6401'],
+      // RFC 5952 §5: IPv4-mapped keeps its dotted tail, as core's formatIP always wrote it
+      // (this codec used to print '::ffff:c633:6401': issue 14.3).
+      ['::ffff:198.51.100.1', '::ffff:198.51.100.1'],
+      ['::FFFF:c633:6401', '::ffff:198.51.100.1'],
     ];
     for (const [input, want] of cases) assert.equal(formatIPv6(tryParseIPv6(input) ?? new Uint8Array()), want, input);
     for (const bad of ['1:2:3:4:5:6:7:8:9', '1:::2', ':1', '1::2::3', 'g::1', 'fe80::1%eth0', '12345::1']) {

@@ -3,12 +3,12 @@
 // defence may be sent, and the probe frames sent before a first announcement. The announcer
 // feeds frames in and decides nothing here: whether a claimer is a peer speaker or a foreign
 // host is the speaker's call.
-import { formatIPv4, formatIPv6, formatMac } from './addr.js';
+import { type IPText, type MacText, formatIPv4At, formatIPv6At, formatMacAt, viewOf } from '@ironlb/core';
 import { arpRequestFrame } from './arp.js';
 import { neighborSolicitationFrame, UNSPECIFIED } from './ndp.js';
 import { DEFAULT_META, PACKET_OTHERHOST } from './port.js';
 import type { FrameMeta } from './port.js';
-import { arpOpcode, viewNdp } from './responder.js';
+import { arpOpcode, isGroupAt, viewNdp } from './responder.js';
 
 /**
  * How a frame claims an IP:
@@ -29,10 +29,10 @@ export function isProbeKind(kind: ClaimKind): boolean {
 /** A claim read off the wire. */
 export interface WireClaim {
   /** The claimed IP, canonical text. */
-  readonly ip: string;
+  readonly ip: IPText;
   /** The claimer's MAC: ARP sender hardware address, NA target link-layer option or Ethernet source. */
-  readonly mac: string;
-  /** 4 or 6. */
+  readonly mac: MacText;
+  /** The IP version, 4 or 6 (what the speaker's metrics and the lab tests read). */
   readonly family: 4 | 6;
   /** How the frame claims the IP. */
   readonly kind: ClaimKind;
@@ -45,13 +45,13 @@ export interface Claim extends WireClaim {
 }
 
 /** Decides early whether a claim on `ip` of this kind matters, so uninteresting frames cost no MAC formatting. */
-export type ClaimFilter = (ip: string, kind: ClaimKind) => boolean;
+export type ClaimFilter = (ip: IPText, kind: ClaimKind) => boolean;
 
 const wantAll: ClaimFilter = () => true;
 
 /** A tagged frame belongs to another LAN: its claims are not about ours (see port.ts). */
 function fromOtherLan(f: Uint8Array, meta: FrameMeta): boolean {
-  return meta.vlanTagged || (meta.pkttype === PACKET_OTHERHOST && ((f[0] ?? 0) & 1) === 1);
+  return meta.vlanTagged || (meta.pkttype === PACKET_OTHERHOST && isGroupAt(f, 0));
 }
 
 /**
@@ -66,22 +66,23 @@ export function classifyArpClaim(
   wants: ClaimFilter = wantAll,
   meta: FrameMeta = DEFAULT_META,
 ): WireClaim | null {
-  const op = arpOpcode(frame);
+  const v = viewOf(frame);
+  const op = arpOpcode(frame, v);
   if ((op !== 1 && op !== 2) || meta.truncated || fromOtherLan(frame, meta)) return null;
-  const spa = formatIPv4(frame, 28);
-  let ip: string;
+  const spa = v.getUint32(28);
+  let ip: IPText;
   let kind: ClaimKind;
-  if (spa !== '0.0.0.0') {
-    ip = spa;
-    kind = op === 2 ? 'arpReply' : spa === formatIPv4(frame, 38) ? 'arpAnnouncement' : 'arpRequest';
+  if (spa !== 0) {
+    ip = formatIPv4At(v, 28);
+    kind = op === 2 ? 'arpReply' : spa === v.getUint32(38) ? 'arpAnnouncement' : 'arpRequest';
   } else {
     if (op !== 1) return null;
-    ip = formatIPv4(frame, 38);
+    ip = formatIPv4At(v, 38);
     kind = 'arpProbe';
   }
   if (!wants(ip, kind)) return null;
-  const mac = formatMac(frame, 22);
-  if (ownMacs.has(mac) || ownMacs.has(formatMac(frame, 6))) return null;
+  const mac = formatMacAt(v, 22);
+  if (ownMacs.has(mac) || ownMacs.has(formatMacAt(v, 6))) return null;
   return { ip, mac, family: 4, kind };
 }
 
@@ -101,30 +102,32 @@ export function classifyNdpClaim(
   const f = frame;
   if (meta.truncated || fromOtherLan(f, meta)) return null;
   // Cheap structural checks first: a flood of other NDP costs no checksum.
-  if (f.length < 78 || f[12] !== 0x86 || f[13] !== 0xdd || f[20] !== 58 || f[21] !== 255) return null;
-  const type = f[54];
+  if (f.length < 78) return null;
+  const view = viewOf(f);
+  if (view.getUint16(12) !== 0x86dd || view.getUint16(20) !== 0x3aff) return null; // next header 58, hop limit 255
+  const type = view.getUint8(54);
   if (type !== 135 && type !== 136) return null;
-  if (f[62] === 0xff) return null; // multicast target
+  if (view.getUint8(62) === 0xff) return null; // multicast target
   let kind: ClaimKind;
   if (type === 136) {
     // Solicited set on an NA to a group address is invalid (RFC 4861 §7.1.2).
-    if (f[38] === 0xff && ((f[58] ?? 0) & 0x40) !== 0) return null;
+    if (view.getUint8(38) === 0xff && (view.getUint8(58) & 0x40) !== 0) return null;
     kind = 'na';
   } else {
     for (let i = 22; i < 38; i++) if (f[i] !== 0) return null; // only DAD probes claim
     kind = 'dadProbe';
   }
-  const ip = formatIPv6(f, 62);
+  const ip = formatIPv6At(view, 62);
   if (!wants(ip, kind)) return null;
-  const v = viewNdp(f);
+  const v = viewNdp(f, view);
   if (typeof v === 'string') return null;
   if (kind === 'dadProbe') {
     const dst = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff];
     for (let i = 0; i < 13; i++) if (f[38 + i] !== dst[i]) return null;
     if (f[51] !== f[75] || f[52] !== f[76] || f[53] !== f[77] || v.sllao >= 0) return null;
   }
-  const eth = formatMac(f, 6);
-  const mac = kind === 'na' && v.tllao >= 0 ? formatMac(f, v.tllao) : eth;
+  const eth = formatMacAt(view, 6);
+  const mac = kind === 'na' && v.tllao >= 0 ? formatMacAt(view, v.tllao) : eth;
   if (ownMacs.has(mac) || ownMacs.has(eth)) return null;
   return { ip, mac, family: 6, kind };
 }

@@ -1,7 +1,8 @@
 // Ethernet II framing. VLAN tags are not handled: AF_PACKET delivers frames with the 802.1Q tag
 // already stripped into auxdata on every NIC that offloads it, and the responder runs per
 // (sub)interface anyway.
-import { formatMac, parseMac } from './addr.js';
+import { formatMacAt, viewOf } from '@ironlb/core';
+import { parseMac } from './addr.js';
 import { CodecError } from './errors.js';
 
 /** EtherType of ARP frames. */
@@ -33,10 +34,11 @@ export function decodeEthernet(b: Uint8Array): EthernetFrame | CodecError {
   if (b.length < ETHERNET_HEADER_LEN) {
     return new CodecError('truncated', `ethernet: ${b.length} bytes, need ${ETHERNET_HEADER_LEN}`);
   }
+  const v = viewOf(b);
   return {
-    dst: formatMac(b, 0),
-    src: formatMac(b, 6),
-    ethertype: ((b[12] ?? 0) << 8) | (b[13] ?? 0),
+    dst: formatMacAt(v, 0),
+    src: formatMacAt(v, 6),
+    ethertype: v.getUint16(12),
     payload: b.subarray(ETHERNET_HEADER_LEN),
   };
 }

@@ -12,7 +12,8 @@
 //   4  NS: reserved uint32; NA: R|S|O flags in the top 3 bits, then 29 reserved bits
 //   8  target address 16 bytes
 //  24  options: type uint8, length uint8 (units of 8 bytes, 0 is invalid), data
-import { formatIPv6, formatMac, parseIPv6, parseMac } from './addr.js';
+import { type IPText, type MacText, formatIPv6At, formatMacAt, viewOf } from '@ironlb/core';
+import { parseIPv6, parseMac } from './addr.js';
 import { CodecError } from './errors.js';
 import { ETHERTYPE_IPV6, decodeEthernet, encodeEthernet } from './ethernet.js';
 import type { EthernetFrame } from './ethernet.js';
@@ -57,10 +58,10 @@ export function decodeIpv6(b: Uint8Array): Ipv6Packet | CodecError {
   if (b.length < IPV6_HEADER_LEN) {
     return new CodecError('truncated', `ipv6: ${b.length} bytes, need ${IPV6_HEADER_LEN}`);
   }
-  const b0 = b[0] ?? 0;
-  const b1 = b[1] ?? 0;
-  if (b0 >> 4 !== 6) return new CodecError('badIpVersion', `ipv6: version ${b0 >> 4}`);
-  const payloadLen = ((b[4] ?? 0) << 8) | (b[5] ?? 0);
+  const v = viewOf(b);
+  const word0 = v.getUint32(0);
+  if (word0 >>> 28 !== 6) return new CodecError('badIpVersion', `ipv6: version ${word0 >>> 28}`);
+  const payloadLen = v.getUint16(4);
   if (IPV6_HEADER_LEN + payloadLen > b.length) {
     return new CodecError(
       'badPayloadLength',
@@ -68,12 +69,12 @@ export function decodeIpv6(b: Uint8Array): Ipv6Packet | CodecError {
     );
   }
   return {
-    trafficClass: ((b0 & 0x0f) << 4) | (b1 >> 4),
-    flowLabel: ((b1 & 0x0f) << 16) | ((b[2] ?? 0) << 8) | (b[3] ?? 0),
-    nextHeader: b[6] ?? 0,
-    hopLimit: b[7] ?? 0,
-    src: formatIPv6(b, 8),
-    dst: formatIPv6(b, 24),
+    trafficClass: (word0 >>> 20) & 0xff,
+    flowLabel: word0 & 0xfffff,
+    nextHeader: v.getUint8(6),
+    hopLimit: v.getUint8(7),
+    src: formatIPv6At(v, 8),
+    dst: formatIPv6At(v, 24),
     payload: b.subarray(IPV6_HEADER_LEN, IPV6_HEADER_LEN + payloadLen),
   };
 }
@@ -130,17 +131,33 @@ export function icmpv6Checksum(src: Uint8Array, dst: Uint8Array, message: Uint8A
 export function icmpv6ChecksumAt(
   src: Uint8Array, so: number, dst: Uint8Array, dof: number, msg: Uint8Array, mo: number, len: number,
 ): number {
+  return finishChecksum(sum16(viewOf(src), so, 16) + sum16(viewOf(dst), dof, 16) + sum16(viewOf(msg), mo, len), len);
+}
+
+/**
+ * icmpv6ChecksumAt when source, destination and message are all in one frame's view: what the
+ * receive path and the replies it builds use, with no view made per call.
+ */
+export function icmpv6ChecksumIn(v: DataView, so: number, dof: number, mo: number, len: number): number {
+  return finishChecksum(sum16(v, so, 16) + sum16(v, dof, 16) + sum16(v, mo, len), len);
+}
+
+/** Sum of the big-endian 16-bit words of `len` bytes at `off`, an odd last byte padded with zero. */
+function sum16(v: DataView, off: number, len: number): number {
+  const end = off + len;
   let sum = 0;
-  for (let i = 0; i < 16; i += 2) {
-    sum += (((src[so + i] ?? 0) << 8) | (src[so + i + 1] ?? 0)) + (((dst[dof + i] ?? 0) << 8) | (dst[dof + i + 1] ?? 0));
-  }
-  sum += (len >>> 16) + (len & 0xffff) + NEXT_HEADER_ICMPV6;
-  const end = mo + len;
-  let i = mo;
-  for (; i + 1 < end; i += 2) sum += ((msg[i] ?? 0) << 8) | (msg[i + 1] ?? 0);
-  if (i < end) sum += (msg[i] ?? 0) << 8;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
+  let i = off;
+  for (; i + 1 < end; i += 2) sum += v.getUint16(i);
+  if (i < end) sum += v.getUint8(i) << 8;
+  return sum;
+}
+
+/** Adds the pseudo-header's length and next header to `sum`, folds the carries and complements. */
+function finishChecksum(sum: number, len: number): number {
+  // At most ~2^31 even for a 64 KiB message: exact in a double, and >>> folds it correctly.
+  let s = sum + (len >>> 16) + (len & 0xffff) + NEXT_HEADER_ICMPV6;
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
 }
 
 /** A link-layer address option (source or target). */
@@ -195,18 +212,19 @@ export type NdpMessage = NeighborSolicitation | NeighborAdvertisement;
 
 function decodeOptions(b: Uint8Array): NdpOption[] | CodecError {
   const out: NdpOption[] = [];
+  const v = viewOf(b);
   let off = 0;
   while (off < b.length) {
     if (off + 2 > b.length) return new CodecError('badOption', `ndp: option header truncated at offset ${off}`);
-    const type = b[off] ?? 0;
-    const len = (b[off + 1] ?? 0) * 8;
+    const type = v.getUint8(off);
+    const len = v.getUint8(off + 1) * 8;
     // RFC 4861 §4.6: a zero length would loop forever; such packets must be discarded.
     if (len === 0) return new CodecError('badOption', `ndp: option type ${type} has length 0`);
     if (off + len > b.length) {
       return new CodecError('badOption', `ndp: option type ${type} of ${len} bytes overruns the message`);
     }
     if ((type === OPTION_SOURCE_LLA || type === OPTION_TARGET_LLA) && len === 8) {
-      out.push({ kind: type === OPTION_SOURCE_LLA ? 'source' : 'target', mac: formatMac(b, off + 2) });
+      out.push({ kind: type === OPTION_SOURCE_LLA ? 'source' : 'target', mac: formatMacAt(v, off + 2) });
     } else {
       out.push({ kind: 'raw', type, data: b.slice(off + 2, off + len) });
     }
@@ -254,20 +272,21 @@ export function decodeNdp(ip: Ipv6Packet): NdpMessage | CodecError {
   }
   const m = ip.payload;
   if (m.length < 4) return new CodecError('truncated', `icmpv6: ${m.length} bytes, need 4`);
-  const type = m[0] ?? 0;
+  const v = viewOf(m);
+  const type = v.getUint8(0);
   if (type !== ICMPV6_NEIGHBOR_SOLICITATION && type !== ICMPV6_NEIGHBOR_ADVERTISEMENT) {
     return new CodecError('unknownNdpType', `icmpv6: type ${type} is not NS or NA`);
   }
   if (m.length < 24) return new CodecError('truncated', `ndp: ${m.length} bytes, need 24`);
   if (icmpv6Checksum(parseIPv6(ip.src), parseIPv6(ip.dst), m) !== 0) {
-    return new CodecError('badChecksum', `icmpv6: checksum 0x${(((m[2] ?? 0) << 8) | (m[3] ?? 0)).toString(16)} is wrong`);
+    return new CodecError('badChecksum', `icmpv6: checksum 0x${v.getUint16(2).toString(16)} is wrong`);
   }
   if (m[1] !== 0) return new CodecError('badIcmpCode', `ndp: code ${m[1]} is not 0`);
   const options = decodeOptions(m.subarray(24));
   if (options instanceof CodecError) return options;
-  const target = formatIPv6(m, 8);
+  const target = formatIPv6At(v, 8);
   if (type === ICMPV6_NEIGHBOR_SOLICITATION) return { type: 'ns', target, options };
-  const flags = m[4] ?? 0;
+  const flags = v.getUint8(4);
   return {
     type: 'na',
     router: (flags & 0x80) !== 0,
@@ -328,20 +347,17 @@ export function encodeNdpFrame(ethDst: string, ethSrc: string, src: string, dst:
 }
 
 /** The solicited-node multicast address of `ip` (RFC 4291 §2.7.1): ff02::1:ffXX:XXXX. */
-export function solicitedNodeMulticast(ip: string): string {
-  const b = parseIPv6(ip);
-  const out = parseIPv6('ff02::1:ff00:0');
-  out[13] = b[13] ?? 0;
-  out[14] = b[14] ?? 0;
-  out[15] = b[15] ?? 0;
-  return formatIPv6(out);
+export function solicitedNodeMulticast(ip: string): IPText {
+  const out = Uint8Array.of(0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0, 0, 0);
+  out.set(parseIPv6(ip).subarray(13, 16), 13);
+  return formatIPv6At(viewOf(out), 0);
 }
 
 /** The Ethernet MAC of an IPv6 multicast group (RFC 2464 §7): 33:33 + its last 32 bits. */
-export function ipv6MulticastMac(group: string): string {
-  const b = parseIPv6(group);
-  const mac = new Uint8Array([0x33, 0x33, b[12] ?? 0, b[13] ?? 0, b[14] ?? 0, b[15] ?? 0]);
-  return formatMac(mac);
+export function ipv6MulticastMac(group: string): MacText {
+  const mac = Uint8Array.of(0x33, 0x33, 0, 0, 0, 0);
+  mac.set(parseIPv6(group).subarray(12, 16), 2);
+  return formatMacAt(viewOf(mac), 0);
 }
 
 /** True for IPv6 multicast addresses (ff00::/8). */

@@ -2,13 +2,15 @@
 // reason it was dropped. No I/O and no state here; the announcer owns the sockets and the set of
 // announced IPs and passes a lookup function in (MetalLB's announceFunc seam).
 //
-// These run once per received frame, so they read bytes in place and build replies by copying
-// fields: no address strings except the target IP handed to the lookup (issue 12: the string
-// codecs cost ~25 µs a frame, this path ~1 µs). codec.test.ts and fuzz.test.ts check that every
-// reply equals what the string codecs in arp.ts/ndp.ts build for the same request.
-import { formatIPv4, formatIPv6, parseMac } from './addr.js';
+// These run once per received frame, so they read bytes in place (one DataView per frame) and
+// build replies by copying fields: no address strings except the target IP handed to the lookup
+// (issue 12: the string codecs cost ~25 µs a frame, this path ~1 µs). codec.test.ts and
+// fuzz.test.ts check that every reply equals what the string codecs in arp.ts/ndp.ts build for
+// the same request.
+import { type IPText, formatIPv4At, formatIPv6At, viewOf } from '@ironlb/core';
+import { parseMac } from './addr.js';
 import { ETHERNET_HEADER_LEN } from './ethernet.js';
-import { icmpv6ChecksumAt } from './ndp.js';
+import { icmpv6ChecksumIn } from './ndp.js';
 import { DEFAULT_META, PACKET_OTHERHOST } from './port.js';
 import type { FrameMeta } from './port.js';
 
@@ -78,7 +80,7 @@ export const DROP_REASONS: readonly DropReason[] = [
 export type AnnounceVerdict = 'announced' | 'notAnnounced' | 'wrongInterface';
 
 /** Asks whether `ip` (canonical text) is announced on interface `ifname`. Must be cheap and pure. */
-export type AnnounceLookup = (ip: string, ifname: string) => AnnounceVerdict;
+export type AnnounceLookup = (ip: IPText, ifname: string) => AnnounceVerdict;
 
 /** The interface a frame arrived on. */
 export interface ResponderInterface {
@@ -90,10 +92,10 @@ export interface ResponderInterface {
 
 /** What to do with one frame. */
 export type Decision =
-  | { readonly action: 'reply'; readonly ip: string; readonly frame: Uint8Array }
-  | { readonly action: 'drop'; readonly reason: DropReason; readonly ip?: string };
+  | { readonly action: 'reply'; readonly ip: IPText; readonly frame: Uint8Array }
+  | { readonly action: 'drop'; readonly reason: DropReason; readonly ip?: IPText };
 
-function drop(reason: DropReason, ip?: string): Decision {
+function drop(reason: DropReason, ip?: IPText): Decision {
   return ip === undefined ? { action: 'drop', reason } : { action: 'drop', reason, ip };
 }
 
@@ -122,10 +124,6 @@ function isBroadcastAt(f: Uint8Array, off: number): boolean {
   return true;
 }
 
-function u16(f: Uint8Array, off: number): number {
-  return ((f[off] ?? 0) << 8) | (f[off + 1] ?? 0);
-}
-
 /**
  * A frame the kernel marked PACKET_OTHERHOST although its destination is a group address or our
  * own MAC: the kernel does that to frames tagged for a VLAN without a device here (after
@@ -133,7 +131,13 @@ function u16(f: Uint8Array, off: number): number {
  */
 function taggedInDisguise(f: Uint8Array, mac: Uint8Array, meta: FrameMeta): boolean {
   if (meta.vlanTagged) return true;
-  return meta.pkttype === PACKET_OTHERHOST && (((f[0] ?? 0) & 1) === 1 || sameMac(f, 0, mac, 0));
+  return meta.pkttype === PACKET_OTHERHOST && (isGroupAt(f, 0) || sameMac(f, 0, mac, 0));
+}
+
+/** Whether the MAC at `off` is a group address (the I/G bit of its first octet); false past the end. */
+export function isGroupAt(f: Uint8Array, off: number): boolean {
+  const b = f[off];
+  return b !== undefined && (b & 1) === 1;
 }
 
 // ARP offsets (Ethernet header included).
@@ -151,19 +155,20 @@ const ARP_REPLY_HEADER = [0x08, 0x06, 0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 
  * hlen 6, plen 4 (anything else, e.g. ptype 0x86dd, is not ARP for IPv4). Returns the opcode,
  * or -1 when the frame is not one.
  */
-export function arpOpcode(f: Uint8Array): number {
+export function arpOpcode(f: Uint8Array, v: DataView = viewOf(f)): number {
   if (f.length < ARP_FRAME_LEN) return -1;
-  if (f[12] !== 0x08 || f[13] !== 0x06) return -1;
-  if (u16(f, 14) !== 1 || u16(f, 16) !== 0x0800 || f[18] !== 6 || f[19] !== 4) return -1;
-  return u16(f, ARP_OP);
+  // ethertype 0x0806, htype 1, ptype 0x0800, then hlen 6 and plen 4.
+  if (v.getUint16(12) !== 0x0806 || v.getUint32(14) !== 0x00010800 || v.getUint16(18) !== 0x0604) return -1;
+  return v.getUint16(ARP_OP);
 }
 
 /** Decides how to answer one ARP frame received on `iface`. */
 export function decideArp(frame: Uint8Array, iface: ResponderInterface, lookup: AnnounceLookup, meta: FrameMeta = DEFAULT_META): Decision {
   const f = frame;
-  const op = arpOpcode(f);
+  const v = viewOf(f);
+  const op = arpOpcode(f, v);
   if (op < 0 || meta.truncated) return drop('malformed');
-  const targetIp = formatIPv4(f, ARP_TPA);
+  const targetIp = formatIPv4At(v, ARP_TPA);
   if (op === 2) return drop('arpReply', targetIp);
   if (op !== 1) return drop('notArpRequest');
   const mac = macBytes(iface.mac);
@@ -172,12 +177,9 @@ export function decideArp(frame: Uint8Array, iface: ResponderInterface, lookup: 
   if (sameMac(f, 6, mac, 0) || sameMac(f, ARP_SHA, mac, 0)) return drop('ownFrame', targetIp);
   // RFC 5227 probes (sender 0.0.0.0) are answered: that is how a host learns the VIP is taken.
   // Announcements are not: replying to another node's gratuitous ARP only adds to a split brain.
-  if (f[ARP_SPA] === f[ARP_TPA] && f[ARP_SPA + 1] === f[ARP_TPA + 1] && f[ARP_SPA + 2] === f[ARP_TPA + 2] &&
-    f[ARP_SPA + 3] === f[ARP_TPA + 3]) {
-    return drop('gratuitous', targetIp);
-  }
-  const v = lookup(targetIp, iface.name);
-  if (v !== 'announced') return drop(v, targetIp);
+  if (v.getUint32(ARP_SPA) === v.getUint32(ARP_TPA)) return drop('gratuitous', targetIp);
+  const verdict = lookup(targetIp, iface.name);
+  if (verdict !== 'announced') return drop(verdict, targetIp);
   // The reply: to the asker's hardware address, "targetIp is at mac".
   const out = new Uint8Array(ARP_FRAME_LEN);
   out.set(f.subarray(ARP_SHA, ARP_SHA + 6), 0);
@@ -217,27 +219,27 @@ export interface NdpView {
  * decodeNdpFrame (ethertype, version, payload length, next header 58, type, length ≥ 24,
  * checksum, code 0, option lengths non-zero and in bounds). Returns the view or a drop reason.
  */
-export function viewNdp(f: Uint8Array): NdpView | DropReason {
+export function viewNdp(f: Uint8Array, v: DataView = viewOf(f)): NdpView | DropReason {
   if (f.length < ICMP) return 'malformed';
-  if (f[12] !== 0x86 || f[13] !== 0xdd) return 'malformed';
-  if ((f[IP6] ?? 0) >> 4 !== 6) return 'malformed';
-  const plen = u16(f, IP6 + 4);
+  if (v.getUint16(12) !== 0x86dd) return 'malformed';
+  if (v.getUint8(IP6) >> 4 !== 6) return 'malformed';
+  const plen = v.getUint16(IP6 + 4);
   if (ICMP + plen > f.length) return 'malformed';
-  if (f[IP6 + 6] !== 58) return 'notNeighborSolicitation';
+  if (v.getUint8(IP6 + 6) !== 58) return 'notNeighborSolicitation';
   if (plen < 4) return 'malformed';
-  const type = f[ICMP] ?? 0;
+  const type = v.getUint8(ICMP);
   if (type !== 135 && type !== 136) return 'notNeighborSolicitation';
   if (plen < 24) return 'malformed';
   const end = ICMP + plen;
-  if (icmpv6ChecksumAt(f, IP6_SRC, f, IP6_DST, f, ICMP, plen) !== 0) {
+  if (icmpv6ChecksumIn(v, IP6_SRC, IP6_DST, ICMP, plen) !== 0) {
     return 'badChecksum';
   }
-  if (f[ICMP + 1] !== 0) return 'malformed';
+  if (v.getUint8(ICMP + 1) !== 0) return 'malformed';
   let sllao = -1;
   let tllao = -1;
   for (let off = ND_OPTIONS; off < end; ) {
     if (off + 2 > end) return 'malformed';
-    const len = (f[off + 1] ?? 0) * 8;
+    const len = v.getUint8(off + 1) * 8;
     // RFC 4861 §4.6: a zero length would loop forever; such packets must be discarded.
     if (len === 0 || off + len > end) return 'malformed';
     const t = f[off];
@@ -273,9 +275,10 @@ function isSolicitedNodeOf(f: Uint8Array, off: number, target: number): boolean 
 export function decideNdp(frame: Uint8Array, iface: ResponderInterface, lookup: AnnounceLookup, meta: FrameMeta = DEFAULT_META): Decision {
   const f = frame;
   if (meta.truncated) return drop('malformed');
-  const v = viewNdp(f);
+  const view = viewOf(f);
+  const v = viewNdp(f, view);
   if (typeof v === 'string') return drop(v);
-  const target = formatIPv6(f, ND_TARGET);
+  const target = formatIPv6At(view, ND_TARGET);
   if (v.type !== 135) return drop('notNeighborSolicitation', target);
   if (f[IP6 + 7] !== 255) return drop('badHopLimit', target);
   const mac = macBytes(iface.mac);
@@ -328,7 +331,7 @@ function buildNa(f: Uint8Array, mac: Uint8Array, dad: boolean, sllao: number): U
   out[ND_OPTIONS] = 2;
   out[ND_OPTIONS + 1] = 1;
   out.set(mac, ND_OPTIONS + 2);
-  const sum = icmpv6ChecksumAt(out, IP6_SRC, out, IP6_DST, out, ICMP, NA_FRAME_LEN - ICMP);
+  const sum = icmpv6ChecksumIn(viewOf(out), IP6_SRC, IP6_DST, ICMP, NA_FRAME_LEN - ICMP);
   out[ICMP + 2] = sum >> 8;
   out[ICMP + 3] = sum & 0xff;
   return out;

@@ -1,74 +1,27 @@
 /**
- * IP address text ↔ the raw bytes of a Go net.IP (4 bytes, or 16 — possibly IPv4-mapped).
+ * The raw bytes of a Go net.IP (4 bytes, or 16, possibly IPv4-mapped) as text, and join
+ * targets. Parsing and the canonical forms live in @ironlb/core's address module; this file
+ * keeps only what is Go's own: how net.IP.String prints a 16-byte IPv4-mapped address.
  */
-import { isIPv4, isIPv6 } from 'node:net';
+import { type IPText, formatIPv4At, formatIPv6At, isIPv4MappedAt, parseIPBytes, viewOf } from '@ironlb/core';
 
-/** Parses a textual IPv4 (→ 4 bytes) or IPv6 (→ 16 bytes) address; undefined if invalid. */
-export function ipToBytes(ip: string): Uint8Array | undefined {
-  if (isIPv4(ip)) return Uint8Array.from(ip.split('.').map(Number));
-  if (!isIPv6(ip)) return undefined;
-  let text = ip;
-  const zone = text.indexOf('%');
-  if (zone >= 0) text = text.slice(0, zone);
-  const words: number[] = [];
-  const parseSide = (s: string): number[] => {
-    if (s === '') return [];
-    const out: number[] = [];
-    for (const part of s.split(':')) {
-      if (part.includes('.')) {
-        const v4 = part.split('.').map(Number);
-        out.push(((v4[0] ?? 0) << 8) | (v4[1] ?? 0), ((v4[2] ?? 0) << 8) | (v4[3] ?? 0));
-      } else out.push(parseInt(part, 16));
-    }
-    return out;
-  };
-  const dbl = text.indexOf('::');
-  if (dbl >= 0) {
-    const left = parseSide(text.slice(0, dbl));
-    const right = parseSide(text.slice(dbl + 2));
-    words.push(...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right);
-  } else words.push(...parseSide(text));
-  if (words.length !== 8) return undefined;
-  const out = new Uint8Array(16);
-  words.forEach((w, i) => {
-    out[i * 2] = (w >>> 8) & 0xff;
-    out[i * 2 + 1] = w & 0xff;
-  });
-  return out;
-}
-
-/** Formats Go net.IP bytes as text; IPv4-mapped 16-byte forms become dotted IPv4. */
-export function bytesToIp(b: Uint8Array): string | undefined {
-  if (b.length === 4) return Array.from(b).join('.');
+/**
+ * Formats Go net.IP bytes as net.IP.String does: 4 bytes, and 16 bytes of an IPv4-mapped address
+ * (Go's net.ParseIP("10.0.0.1") is one), as dotted IPv4; other 16 bytes as RFC 5952 text;
+ * undefined for any other length. Dotted, because a peer gossiping ::ffff:10.0.0.1 is reached
+ * over IPv4 at 10.0.0.1 and Kubernetes lists its Node address as 10.0.0.1. Core's formatters
+ * print the same bytes as ::ffff:10.0.0.1 (RFC 5952 §5), keeping the family of the bytes.
+ */
+export function formatGoIP(b: Uint8Array): IPText | undefined {
+  if (b.length === 4) return formatIPv4At(viewOf(b), 0);
   if (b.length !== 16) return undefined;
-  let mapped = b[10] === 0xff && b[11] === 0xff;
-  for (let i = 0; i < 10 && mapped; i++) if (b[i] !== 0) mapped = false;
-  if (mapped) return Array.from(b.subarray(12)).join('.');
-  const words: string[] = [];
-  for (let i = 0; i < 16; i += 2) words.push((((b[i] ?? 0) << 8) | (b[i + 1] ?? 0)).toString(16));
-  // Compress the longest run of zero words (RFC 5952), enough for readable logs and dgram.
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (words[i] !== '0') {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && words[j] === '0') j++;
-    if (j - i > bestLen && j - i > 1) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (bestStart < 0) return words.join(':');
-  return `${words.slice(0, bestStart).join(':')}::${words.slice(bestStart + bestLen).join(':')}`;
+  const v = viewOf(b);
+  return isIPv4MappedAt(v, 0) ? formatIPv4At(v, 12) : formatIPv6At(v, 0);
 }
 
 /**
  * Parses a join target: "ip", "ip:port", "[v6]:port", optionally prefixed "name/" as Go allows.
- * A missing port means `defaultPort`.
+ * A missing port means `defaultPort`. The address is returned as written (no zone, no host name).
  */
 export function parseJoinAddress(s: string, defaultPort: number): { name?: string; addr: string; port: number } | undefined {
   let rest = s.trim();
@@ -92,6 +45,6 @@ export function parseJoinAddress(s: string, defaultPort: number): { name?: strin
     addr = rest.slice(0, i);
     port = Number(rest.slice(i + 1));
   }
-  if (!Number.isInteger(port) || port < 1 || port > 65535 || ipToBytes(addr) === undefined) return undefined;
+  if (!Number.isInteger(port) || port < 1 || port > 65535 || parseIPBytes(addr) === null) return undefined;
   return name === undefined ? { addr, port } : { name, addr, port };
 }

@@ -12,7 +12,8 @@
 import { Health } from './awareness.js';
 import { systemClock, systemRandom, type Clock, type Random, type Timer } from './clock.js';
 import type { Keyring } from './crypto.js';
-import { ipToBytes, parseJoinAddress } from './ip.js';
+import { parseIPBytes } from '@ironlb/core';
+import { parseJoinAddress } from './ip.js';
 import { DEFAULT_LIMITS, type Limits } from './limits.js';
 import { Wire } from './net.js';
 import { NetTransport } from './nettransport.js';
@@ -180,8 +181,8 @@ export class Memberlist {
       const bound = this.transport.localAddress();
       const addr = this.opts.advertiseAddr ?? bound.addr;
       if (addr === '0.0.0.0' || addr === '::') throw new Error(`memberlist: bound to ${addr}; set advertiseAddr to an address peers can reach`);
-      const addrBytes = ipToBytes(addr);
-      if (addrBytes === undefined) throw new Error(`memberlist: invalid advertise address ${JSON.stringify(addr)}`);
+      const addrBytes = parseIPBytes(addr);
+      if (addrBytes === null) throw new Error(`memberlist: invalid advertise address ${JSON.stringify(addr)}`);
       this.advertise = { addr, addrBytes, port: this.opts.advertisePort ?? bound.port };
     } catch (err) {
       await this.transport.close().catch(() => undefined);

@@ -13,7 +13,7 @@ import { BroadcastQueue } from './broadcast.js';
 import type { Clock, Random } from './clock.js';
 import { ENCRYPT_OVERHEAD_V1, type Keyring } from './crypto.js';
 import { encodeCompound, makeCompounds } from './framing.js';
-import { bytesToIp } from './ip.js';
+import { formatGoIP } from './ip.js';
 import type { Limits } from './limits.js';
 import { MsgType, encodeMessage, type IndirectPingReq, type Message, type Ping } from './messages.js';
 import { decodePacket, encodePacket, screenPacket } from './packet.js';
@@ -219,7 +219,7 @@ export class Wire {
 
   private replyAddress(p: { sourceAddr?: Uint8Array; sourcePort?: number }, from: Address): Address {
     if (p.sourceAddr !== undefined && p.sourcePort !== undefined && p.sourcePort > 0) {
-      const ip = bytesToIp(p.sourceAddr);
+      const ip = formatGoIP(p.sourceAddr);
       if (ip !== undefined) return { addr: ip, port: p.sourcePort };
     }
     return from;
@@ -238,7 +238,7 @@ export class Wire {
 
   private handleIndirectPing(ind: IndirectPingReq, from: Address): void {
     const h = this.host;
-    const target = bytesToIp(ind.target);
+    const target = formatGoIP(ind.target);
     if (target === undefined) {
       h.counters.drop('malformed');
       return;

@@ -10,7 +10,8 @@
  */
 import type { Health } from './awareness.js';
 import type { Clock } from './clock.js';
-import { bytesToIp } from './ip.js';
+import type { IPText } from '@ironlb/core';
+import { formatGoIP } from './ip.js';
 import { compareIncarnation, refutationIncarnation, type IncarnationOrder } from './incarnation.js';
 import type { Limits } from './limits.js';
 import { DEFAULT_VSN, MsgType, NodeStateNum, type Accusation, type Alive, type Message, type PushNodeState } from './messages.js';
@@ -24,7 +25,8 @@ import type { AdmitFn, Counters, Logger, Member, MemberEvent, MemberState } from
 export interface NodeState {
   name: string;
   addrBytes: Uint8Array;
-  addr: string;
+  /** addrBytes as Go prints them (an IPv4-mapped address as dotted IPv4). */
+  addr: IPText;
   port: number;
   meta: Uint8Array;
   vsn: Uint8Array;
@@ -208,7 +210,7 @@ export class MemberTable {
    * Admission of a member new to us (or back from dead/left): size caps, the table cap and the
    * admit hook. Returns false (counted) when refused.
    */
-  private admit(a: Alive, addr: string, isNew: boolean): boolean {
+  private admit(a: Alive, addr: IPText, isNew: boolean): boolean {
     const lim = this.cfg.limits;
     if (isNew && this.nodes.size >= lim.maxMembers && !this.evictOne()) {
       this.cfg.counters.drop('tooManyMembers');
@@ -258,7 +260,7 @@ export class MemberTable {
     // Protocol v1 alive messages carry no port; Go substitutes its own bind port.
     if (a.port === 0) a = { ...a, port: this.localPort };
     let state = this.nodes.get(a.node);
-    const addr = state !== undefined && bytesEq(state.addrBytes, a.addr) ? state.addr : bytesToIp(a.addr);
+    const addr = state !== undefined && bytesEq(state.addrBytes, a.addr) ? state.addr : formatGoIP(a.addr);
     if (addr === undefined || a.node === '') {
       counters.drop('malformed');
       return;

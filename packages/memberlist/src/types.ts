@@ -2,6 +2,7 @@
  * Shared public types of the memberlist package (members, events, stats, drop reasons) and the
  * counters every part of the state machine writes to.
  */
+import type { IPText } from '@ironlb/core';
 import type { PacketDropReason } from './packet.js';
 import type { StreamDropReason } from './stream.js';
 
@@ -22,7 +23,8 @@ export type MemberState = 'alive' | 'suspect' | 'dead' | 'left';
 /** A snapshot of one member (a copy; safe to keep). */
 export interface Member {
   name: string;
-  addr: string;
+  /** The member's IP as Go's net.IP.String prints it (canonical; IPv4-mapped shown as IPv4). */
+  addr: IPText;
   port: number;
   state: MemberState;
   incarnation: number;
@@ -40,7 +42,8 @@ export interface MemberEvent {
 /** What the admission hook sees of a member we have not admitted yet. */
 export interface AdmissionCandidate {
   name: string;
-  addr: string;
+  /** As Member.addr. */
+  addr: IPText;
   port: number;
   meta: Uint8Array;
 }
