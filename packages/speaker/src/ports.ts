@@ -47,6 +47,8 @@ export interface AnnouncementProtocol extends AnnouncePort {
   start(): void;
   /** MACs this node answers from (advertised to peers in node meta). */
   macs(): string[];
+  /** Names of the interfaces this node can answer on now. */
+  interfaces(): string[];
   /** Registers the handler of wire claims on held IPs (called asynchronously). */
   onClaim(cb: (c: WireClaim) => void): void;
   close(): void;

@@ -125,6 +125,8 @@ export class Speaker {
   #heldInterfaces = new Map<string, readonly string[] | null>();
   /** Services with a ServiceL2Status naming this node, and since when. */
   readonly #l2Since = new Map<string, Date>();
+  /** IPs warned about for advertised interfaces missing here, and which. */
+  #missingWarned = new Map<string, string>();
   /** Every ServiceL2Status (when the CRDs are installed). */
   #l2Records: ResilientInformer<ServiceL2StatusObject> | undefined;
   /**
@@ -364,6 +366,7 @@ export class Speaker {
     return {
       start: () => a.start(),
       macs: () => a.interfaceMacs(),
+      interfaces: () => [...new Set(a.responders().map((r) => r.slice(r.indexOf('/') + 1)))],
       onClaim: (cb) => {
         claimHandler = cb;
       },
@@ -564,12 +567,38 @@ export class Speaker {
       want.set(ip, { owners: h.owners, electionIp: electionIp.get(h.owners[0] ?? '') ?? ip, probeFirst: !this.#electedIPs.has(ip), interfaces: h.interfaces });
     }
     this.#heldInterfaces = new Map([...p.announce].map(([ip, h]) => [ip, h.interfaces]));
+    this.#warnMissingInterfaces(p.announce);
     const elected = new Set<string>();
     for (const d of p.decisions) for (const ip of d.ips) if (d.winner !== null || this.#electedIPs.has(ip)) elected.add(ip);
     this.#electedIPs = elected;
     set.reconcile(want);
     this.#syncAnnouncedMetric();
     this.metrics.resyncSeconds.set((performance.now() - t0) / 1000);
+  }
+
+  /**
+   * An L2Advertisement may list interfaces this node does not have (a typo, another NIC naming):
+   * the IP is then answered nowhere here. MetalLB only logs it (metallb#1359 asks for an Event):
+   * say it once per IP and set of missing names, as a Warning on the Service and in the log.
+   */
+  #warnMissingInterfaces(announce: ReadonlyMap<string, { owners: string[]; interfaces: readonly string[] | null }>): void {
+    const protocol = this.#protocol;
+    if (protocol === undefined) return;
+    const have = new Set(protocol.interfaces());
+    const now = new Map<string, string>();
+    for (const [ip, h] of announce) {
+      if (h.interfaces === null) continue;
+      const missing = h.interfaces.filter((i) => !have.has(i));
+      if (missing.length === 0) continue;
+      const key = missing.join(',');
+      now.set(ip, key);
+      if (this.#missingWarned.get(ip) === key) continue;
+      const none = missing.length === h.interfaces.length;
+      const msg = `L2Advertisement interface(s) ${missing.join(', ')} do not exist on node "${this.#o.nodeName}" (or are not eligible: down, excluded, no broadcast)${none ? `: IP ${ip} is answered on no interface here` : ''}`;
+      this.#log.warn({ op: 'interfaces', ip, missing, node: this.#o.nodeName }, msg);
+      for (const o of h.owners) this.#serviceEvent(o, 'Warning', 'InterfaceMissing', msg);
+    }
+    this.#missingWarned = now;
   }
 
   /** Keeps the announced gauge, the nodeAssigned Events and ServiceL2Status in step with what is held. */
