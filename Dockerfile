@@ -17,7 +17,7 @@ COPY scripts/bundle.mjs ./scripts/
 RUN npm ci --no-audit --no-fund
 # The official image keeps Node's headers under /usr/local/include/node: no header download.
 RUN npm_config_nodedir=/usr/local node packages/layer2/scripts/build-native.mjs \
- && npx tsc -b packages/controller packages/speaker \
+ && npx tsc -b packages/controller/tsconfig.build.json packages/speaker/tsconfig.build.json \
  && node scripts/bundle.mjs
 
 FROM node:20-bookworm-slim

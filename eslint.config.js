@@ -25,6 +25,17 @@ export default tseslint.config(
     },
   },
   {
+    // Package sources: a switch over a union names every member (or has a default), and an
+    // exported function states its return type, so a change of either is a compile error at the
+    // definition, not a surprise at a caller.
+    files: ['packages/*/src/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
+      '@typescript-eslint/explicit-module-boundary-types': 'error',
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: {

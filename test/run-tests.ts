@@ -83,9 +83,13 @@ function main(): void {
   // test ends even if a handle leaked, and the whole run has a deadline.
   const perTestMs = Number(process.env['IRONLB_TEST_TIMEOUT_MS'] ?? 900_000);
   const totalMs = Number(process.env['IRONLB_TEST_DEADLINE_MS'] ?? 75 * 60_000);
+  // `test:unit` reports line/branch/function coverage (node:test's own, through tsx's source maps).
+  // Not in the other phases: the runner hands NODE_V8_COVERAGE to child processes, and every
+  // speaker and controller a lab test starts would then write coverage data as it runs.
+  const coverage = what === 'unit' ? ['--experimental-test-coverage', '--enable-source-maps'] : [];
   run(
     process.execPath,
-    ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', `--test-timeout=${perTestMs}`, '--test-force-exit', ...files],
+    ['--import', 'tsx', '--test', ...coverage, '--test-reporter=spec', '--test-concurrency=1', `--test-timeout=${perTestMs}`, '--test-force-exit', ...files],
     totalMs,
   );
 }

@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- l2flood [--step-ms MS] [--rates R1,R2,...] [--ndp-rates R1,...] [--latency-rate R]`
- * (root; needs the addon and `npx tsc -b packages/layer2`).
+ * (root; needs the addon and `npx tsc -b`).
  *
  * Issue 12: how many ARP requests / Neighbor Solicitations the layer2 responder answers. Two
  * namespaces on one veth pair: a node running the responder CLI (compiled, as in production;
@@ -80,7 +80,7 @@ export default async function bench(ctx: BenchContext): Promise<void> {
   const ndpRates = rates(arg(ctx.args, 'ndp-rates'), [10_000, 25_000, 50_000, 75_000]);
   const latencyRate = Number(arg(ctx.args, 'latency-rate') ?? 10_000);
   if (process.getuid?.() !== 0) throw new Error('l2flood needs root (network namespaces, AF_PACKET)');
-  if (!existsSync(RESPOND_JS)) throw new Error(`${RESPOND_JS} missing: run npx tsc -b packages/layer2 (and the addon build)`);
+  if (!existsSync(RESPOND_JS)) throw new Error(`${RESPOND_JS} missing: run npx tsc -b (and the addon build)`);
   ctx.emit({ metric: 'loadavg_1m', value: Math.round((loadavg()[0] ?? 0) * 100) / 100, unit: 'load' });
   buildFlooder();
   const lab = L2Lab.create({ members: ['node', 'flooder'], nodes: ['node'], pair: true });

@@ -5,7 +5,7 @@
  * Simulates whole clusters in one process on virtual time (SimCluster: ManualClock, in-memory
  * network with 0.25 ms delivery), so 1000 members and simulated minutes take real seconds to
  * minutes, and the figures do not depend on this machine's load. Requires the built package
- * (`npx tsc -b packages/memberlist`).
+ * (`npx tsc -b`).
  *
  * Per size N (default preset `fast`):
  * - simN_detect_p50_ms / simN_detect_p99_ms: from the crash of one member (no leave) until

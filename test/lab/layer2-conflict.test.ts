@@ -4,7 +4,7 @@
  * watches the wire, and a foreign host that claims addresses, first with crafted gratuitous ARP
  * and unsolicited NA, then with its own kernel holding an address the node wants to announce.
  *
- * Needs root and a built addon (and `npx tsc -b packages/layer2` for the wire tool's import);
+ * Needs root and a built addon (and `npx tsc -b` for the wire tool's import);
  * skipped otherwise. Namespaces are unique per run and removed in after(), also on failure.
  */
 import assert from 'node:assert/strict';

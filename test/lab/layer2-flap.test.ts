@@ -10,7 +10,7 @@
  * back the node must answer ARP and NDP for its VIPs again and send a gratuitous ARP and an
  * unsolicited NA.
  *
- * Needs root and a built addon (and `npx tsc -b packages/layer2` for the wire tool's import);
+ * Needs root and a built addon (and `npx tsc -b` for the wire tool's import);
  * skipped otherwise. Namespaces are unique per run and removed in after(), also on failure.
  */
 import assert from 'node:assert/strict';

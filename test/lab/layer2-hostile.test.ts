@@ -7,7 +7,7 @@
  * still resolve the VIP every time, and a responder with a tiny socket buffer must count the
  * kernel's drops (reason `socket`).
  *
- * Needs root, a built addon, `npx tsc -b packages/layer2` and gcc (the flooder is compiled on
+ * Needs root, a built addon, `npx tsc -b` and gcc (the flooder is compiled on
  * first use); skipped otherwise. Namespaces are unique per run and removed in after().
  */
 import assert from 'node:assert/strict';

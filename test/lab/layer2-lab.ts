@@ -33,7 +33,7 @@ export function repoRoot(): string {
 export const ROOT = repoRoot();
 const ADDON = join(ROOT, 'packages/layer2/build/ironlb_packet.node');
 const RESPOND_TS = join(ROOT, 'packages/layer2/src/cli/respond.ts');
-/** The compiled responder CLI (npx tsc -b packages/layer2). */
+/** The compiled responder CLI (npx tsc -b). */
 export const RESPOND_JS = join(ROOT, 'packages/layer2/dist/cli/respond.js');
 const WIRE_TS = join(ROOT, 'test/lab/layer2-wire.ts');
 const FLOOD_C = join(ROOT, 'test/lab/layer2-flood.c');
