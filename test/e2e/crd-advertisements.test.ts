@@ -77,14 +77,17 @@ describe('L2Advertisements and ServiceL2Status in a 3-node lab', { timeout: 900_
     assert.ok(first);
     const seen = answerers(vip ?? '', 5);
     assert.deepEqual([...seen].map((m) => nodeByMac(sys.lab, m)?.name), [chosen.name], `${order[0]} ranks first but is not selected`);
-    // The selected node goes away: nobody else may take over.
+    await until(`ServiceL2Status names ${chosen.name}`, async () => ((await l2status(sys, 'adv', 'web'))?.node === chosen.name ? true : undefined), 30_000, 200);
+    // The selected node goes away: nobody else may take over, and no record keeps naming it.
     sys.lab.setLink(chosen, false);
     try {
       await sleep(5000);
       assert.equal(answerers(vip ?? '', 5).size, 0, 'no unselected node answers');
+      await until('the dead node\'s ServiceL2Status is removed', async () => ((await l2status(sys, 'adv', 'web')) === undefined ? true : undefined), 30_000, 200);
     } finally {
       sys.lab.setLink(chosen, true);
     }
+    await until(`ServiceL2Status names ${chosen.name} again`, async () => ((await l2status(sys, 'adv', 'web'))?.node === chosen.name ? true : undefined), 60_000, 200);
   });
 
   it('a node answers only on the interfaces the advertisement lists', async () => {

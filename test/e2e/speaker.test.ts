@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { LabNode } from '../lab/lab.js';
 import {
+  E2E_POOLS,
   type System,
   arpResponders,
   createServiceWithEndpoints,
@@ -56,6 +57,30 @@ describe('speakers in a 3-node lab', () => {
     assert.equal(httpFromClient(sys.lab, vip), winner);
     const events = await sys.core.listNamespacedEvent({ namespace: 'web', fieldSelector: 'involvedObject.name=web' });
     assert.ok(events.items.some((e) => e.reason === 'nodeAssigned' && e.message?.includes(winner ?? '?')), 'nodeAssigned event names the node');
+  });
+
+  // The controller's mass-release guard refuses `address-pools: []`; speakers follow the config
+  // in force the controller publishes, not the ConfigMap's text, so no VIP goes silent.
+  it('a ConfigMap edit the controller refuses (address-pools: []) leaves the VIP answered', async () => {
+    const [vip] = await waitIngress(sys, 'web', 'web');
+    assert.ok(vip);
+    const winner = electionOrder(vip, names())[0];
+    await soleResponder(vip, winner);
+    const set = async (config: string): Promise<void> => {
+      await sys.core.patchNamespacedConfigMap({ namespace: 'ironlb-system', name: 'config', body: { data: { config } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    };
+    await set('address-pools: []\n');
+    try {
+      await until('the controller refuses the edit', async () => {
+        const ev = await sys.core.listNamespacedEvent({ namespace: 'ironlb-system', fieldSelector: 'involvedObject.name=config' });
+        return ev.items.some((e) => e.type === 'Warning' && /refused/.test(e.message ?? '')) ? true : undefined;
+      }, 30_000, 200);
+      await sleep(3000);
+      assert.equal((await soleResponder(vip, winner)).name, winner, 'the VIP is still answered by its node');
+      assert.equal(httpFromClient(sys.lab, vip), winner);
+    } finally {
+      await set(E2E_POOLS);
+    }
   });
 
   it('fails over when the winner loses its link; back on the segment it is elected again and answers alone', async () => {

@@ -84,6 +84,10 @@ describe('ironlb.io RBAC on a real API server', { timeout: 240_000 }, () => {
     await refused('controller writing ServiceL2Status', () => custom.createNamespacedCustomObject({ ...G, namespace: 'app', plural: 'servicel2statuses', body: { apiVersion: 'ironlb.io/v1beta1', kind: 'ServiceL2Status', metadata: { name: 'web' }, status: { node: 'x', serviceName: 'web', serviceNamespace: 'app' } } }));
     await refused('controller patching another webhook configuration', () => adm.patchValidatingWebhookConfiguration({ name: 'someone-else', body: { metadata: { labels: { a: 'b' } } } }, mergePatch));
     await refused('controller deleting its webhook configuration', () => adm.deleteValidatingWebhookConfiguration({ name: 'ironlb-webhook' }));
+    const core = kc.makeApiClient(CoreV1Api);
+    await refused('controller changing the address-pool ConfigMap', () => core.patchNamespacedConfigMap({ name: 'config', namespace: NS, body: { data: { config: '' } } }, mergePatch));
+    await refused('controller deleting the config in force', () => core.deleteNamespacedConfigMap({ name: 'ironlb-config-in-force', namespace: NS }));
+    await refused('controller writing ConfigMaps elsewhere', () => core.createNamespacedConfigMap({ namespace: 'app', body: { metadata: { name: 'x' } } }));
     await refused('controller changing Namespaces', () => kc.makeApiClient(CoreV1Api).patchNamespace({ name: 'app', body: { metadata: { labels: { a: 'b' } } } }, mergePatch));
   });
 
@@ -105,6 +109,13 @@ describe('ironlb.io RBAC on a real API server', { timeout: 240_000 }, () => {
     const custom = kc.makeApiClient(CustomObjectsApi);
     await custom.listNamespacedCustomObject({ ...G, namespace: NS, plural: 'ipaddresspools' });
     await custom.listNamespacedCustomObject({ ...G, namespace: NS, plural: 'l2advertisements' });
+    // The config in force the controller published: the speaker reads and watches it, never writes it.
+    const core = kc.makeApiClient(CoreV1Api);
+    const inForce = await eventually('config in force published', async () => core.readNamespacedConfigMap({ name: 'ironlb-config-in-force', namespace: NS }).catch(() => undefined));
+    assert.match(inForce.data?.['config.json'] ?? '', /"name":"p"/);
+    await core.listNamespacedConfigMap({ namespace: NS, fieldSelector: 'metadata.name=ironlb-config-in-force' });
+    await refused('speaker writing the config in force', () => core.patchNamespacedConfigMap({ name: 'ironlb-config-in-force', namespace: NS, body: { data: { 'config.json': '{}' } } }, mergePatch));
+    await refused('speaker creating ConfigMaps', () => core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'x' } } }));
     await refused('speaker changing a pool', () => custom.patchNamespacedCustomObject({ ...G, namespace: NS, plural: 'ipaddresspools', name: 'p', body: { spec: { autoAssign: false } } }, mergePatch));
     await refused('speaker writing pool status', () => custom.patchNamespacedCustomObjectStatus({ ...G, namespace: NS, plural: 'ipaddresspools', name: 'p', body: { status: { assignedIPv4: 0 } } }, mergePatch));
     await refused('speaker reading webhook configurations', () => kc.makeApiClient(AdmissionregistrationV1Api).readValidatingWebhookConfiguration({ name: 'ironlb-webhook' }));

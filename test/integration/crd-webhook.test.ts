@@ -189,4 +189,33 @@ describe('admission webhook on a real API server', { timeout: 300_000 }, () => {
     const r = await raw(kc, 'GET', `/apis/ironlb.io/v1beta1/namespaces/${NS}/ipaddresspools/probe`);
     assert.equal(r.code, 404, 'the refused probe was never stored');
   });
+
+  it('an invalid object made while the webhook was down still takes label and finalizer changes; spec changes stay checked', async () => {
+    const addr = controller?.webhookAddress();
+    assert.ok(addr);
+    const path = `/apis/ironlb.io/v1beta1/namespaces/${NS}/ipaddresspools/g`;
+    const merge = (body: unknown): Promise<{ code: number; body: string; warnings: string[] }> => raw(kc, 'PATCH', path, JSON.stringify(body), 'application/merge-patch+json');
+    // The webhook is unreachable (port 1: connection refused; failurePolicy Ignore): an overlap gets in.
+    await apply(kc, [webhookConfig('https://127.0.0.1:1/validate')]);
+    const bad = { ...pool('g', { addresses: ['198.51.100.4/30'] }), metadata: { name: 'g', namespace: NS, finalizers: ['example.com/hold'] } };
+    await eventually('the overlapping pool is stored while the webhook is down', async () => (await apply(kc, [bad]).then(() => true).catch(() => false)) || undefined, 60_000, 200);
+    await apply(kc, [webhookConfig(`https://127.0.0.1:${addr.port}/validate`)]);
+    await eventually('webhook in effect again', async () => /overlaps/.test(await refusal(kc, pool('probe', { addresses: ['198.51.100.0/30'] })).catch(() => '')), 30_000, 200);
+    try {
+      const label = await merge({ metadata: { labels: { fixed: 'yes' } } });
+      assert.equal(label.code, 200, label.body);
+      assert.ok(label.warnings.some((w) => /^only metadata changed, so this update is allowed; the spec is still not valid: IPAddressPool "g": .*overlaps/.test(w)), label.warnings.join(' | '));
+      const spec = await merge({ spec: { addresses: ['198.51.100.8/30'] } });
+      assert.ok(spec.code >= 400, 'an invalid spec change is still refused');
+      assert.match(spec.body, /overlaps 198\.51\.100\.0\/28 in pool \\"a\\"/);
+      // kubectl delete: Terminating until the finalizer goes; removing it is a metadata-only update.
+      await remove(kc, bad);
+      const unhold = await merge({ metadata: { finalizers: null } });
+      assert.equal(unhold.code, 200, unhold.body);
+      await eventually('the pool is gone', async () => (await raw(kc, 'GET', path)).code === 404, 30_000, 100);
+    } finally {
+      await merge({ metadata: { finalizers: null } }).catch(() => undefined);
+      await remove(kc, bad).catch(() => undefined);
+    }
+  });
 });

@@ -1,7 +1,8 @@
 /**
  * The controller runs with exactly the RBAC of deploy/ironlb.yaml (a ServiceAccount token, not
  * the admin): it allocates, records and aggregates Events (create + patch), keeps the memberlist
- * Secret (list/watch by name + create), and is refused everything else it must not do. RBAC
+ * Secret (list/watch by name + create), publishes the config in force (ConfigMap create + update
+ * by name), and is refused everything else it must not do. RBAC
  * cannot say "only Events you created" (Event names are generated), so patching someone else's
  * Event is allowed; the test pins that limit instead of pretending otherwise. Also: a status write
  * refused by the API is retried, not dropped, and succeeds once permission is granted.
@@ -68,6 +69,17 @@ describe('the controller with the RBAC of deploy/ironlb.yaml', { timeout: 240_00
     await eventually('re-created', async () => (await api.core.readNamespacedSecret({ name: 'memberlist', namespace: NS })).metadata?.uid !== first.metadata?.uid);
   });
 
+  it('publishes the config in force: create, and update of that one ConfigMap only', async () => {
+    const cm = await eventually('the config in force', async () => api.core.readNamespacedConfigMap({ name: 'ironlb-config-in-force', namespace: NS }).catch(() => undefined));
+    assert.match(cm.data?.['config.json'] ?? '', /"name":"p","source":"configmap","addresses":\["198\.51\.100\.200-198\.51\.100\.209"\]/);
+    // Deleted by someone (the admin): the controller, with its own identity, writes it again.
+    await api.core.deleteNamespacedConfigMap({ name: 'ironlb-config-in-force', namespace: NS });
+    await eventually('re-created', async () => ((await api.core.readNamespacedConfigMap({ name: 'ironlb-config-in-force', namespace: NS }).catch(() => undefined))?.metadata?.uid ?? cm.metadata?.uid) !== cm.metadata?.uid, 30_000);
+    // A change of the config in force is an update with the controller's identity.
+    await api.setConfig(NS, 'address-pools:\n- name: p\n  protocol: layer2\n  addresses: [198.51.100.200-198.51.100.209]\n- name: q\n  protocol: layer2\n  addresses: [198.51.100.220/30]\n');
+    await eventually('updated', async () => /"name":"q"/.test((await api.core.readNamespacedConfigMap({ name: 'ironlb-config-in-force', namespace: NS })).data?.['config.json'] ?? ''), 30_000);
+  });
+
   it('records and aggregates Events with create + patch only', async () => {
     const rec = new EventRecorder(sa, 'ironlb-controller', log);
     const target = { kind: 'Service', apiVersion: 'v1', namespace: 'app', name: 'web' };
@@ -97,6 +109,10 @@ describe('the controller with the RBAC of deploy/ironlb.yaml', { timeout: 240_00
       ['read Secrets elsewhere', () => core.listNamespacedSecret({ namespace: 'default' })],
       ['change a Service spec', () => core.patchNamespacedService({ name: 'web', namespace: 'app', body: { spec: { type: 'ClusterIP' } } }, mergePatch)],
       ['write ConfigMaps', () => core.patchNamespacedConfigMap({ name: 'config', namespace: NS, body: { data: { config: '' } } }, mergePatch)],
+      ['replace the address-pool ConfigMap', async () => core.replaceNamespacedConfigMap({ name: 'config', namespace: NS, body: await api.core.readNamespacedConfigMap({ name: 'config', namespace: NS }) })],
+      ['delete the config in force', () => core.deleteNamespacedConfigMap({ name: 'ironlb-config-in-force', namespace: NS })],
+      ['patch the config in force', () => core.patchNamespacedConfigMap({ name: 'ironlb-config-in-force', namespace: NS, body: { data: { 'config.json': '{}' } } }, mergePatch)],
+      ['create ConfigMaps elsewhere', () => core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'x' } } })],
       ['edit RBAC', () => sa.makeApiClient(RbacAuthorizationV1Api).deleteClusterRole({ name: 'ironlb:speaker' })],
     ];
     for (const [what, p] of refused) assert.equal(await status(p), 403, `the controller must not ${what}`);

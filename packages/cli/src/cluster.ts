@@ -4,6 +4,7 @@
  * a partial answer beats none when someone is debugging at 3 am.
  */
 import { CoreV1Api, CustomObjectsApi, DiscoveryV1Api, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { IN_FORCE_CONFIGMAP } from '@ironlb/core';
 import { IRONLB_GROUP, IRONLB_VERSION, type IPAddressPoolObject, type L2AdvertisementObject, PLURALS, type ServiceL2StatusObject, makeApiClient } from '@ironlb/k8s';
 import type { ClusterView } from './report.js';
 
@@ -51,8 +52,10 @@ export async function readCluster(kc: KubeConfig, o: ReadOptions): Promise<Clust
     return r.resources.some((x) => x.name === PLURALS.IPAddressPool);
   });
   if (!crds) notes.push('the ironlb.io CRDs are not installed: ConfigMap configuration only, no ServiceL2Status');
-  const [configMap, pools, advertisements, services, nodes, namespaces, slices, l2statuses, speakers, events] = await Promise.all([
+  const [configMap, inForce, pools, advertisements, services, nodes, namespaces, slices, l2statuses, speakers, events] = await Promise.all([
     soft(notes, `ConfigMap ${o.namespace}/${o.configMapName}`, undefined, async () => core.readNamespacedConfigMap({ name: o.configMapName, namespace: o.namespace })),
+    // What the controller has in force: the report seeds its merge from it, as the controller does.
+    soft(notes, `ConfigMap ${o.namespace}/${IN_FORCE_CONFIGMAP}`, undefined, async () => core.readNamespacedConfigMap({ name: IN_FORCE_CONFIGMAP, namespace: o.namespace })),
     crds ? soft(notes, 'IPAddressPools', [] as IPAddressPoolObject[], async () => listItems<IPAddressPoolObject>(PLURALS.IPAddressPool, o.namespace)) : Promise.resolve([]),
     crds ? soft(notes, 'L2Advertisements', [] as L2AdvertisementObject[], async () => listItems<L2AdvertisementObject>(PLURALS.L2Advertisement, o.namespace)) : Promise.resolve([]),
     soft(notes, 'Services', [], async () => (await core.listServiceForAllNamespaces()).items),
@@ -74,6 +77,7 @@ export async function readCluster(kc: KubeConfig, o: ReadOptions): Promise<Clust
     configMapName: o.configMapName,
     lbClass: o.lbClass,
     configMap,
+    inForce,
     pools,
     advertisements,
     crds,

@@ -17,7 +17,11 @@ import {
   backendKeyFor,
   decideAnnouncement,
   familyName,
+  IN_FORCE_CONFIGMAP,
+  IN_FORCE_KEY,
+  decodeInForce,
   isConfigError,
+  legacyPartOf,
   parseConfig,
   poolForIP,
   requestedIPsFrom,
@@ -37,6 +41,8 @@ export interface ClusterView {
   configMapName: string;
   lbClass: string | undefined;
   configMap: V1ConfigMap | undefined;
+  /** The config in force the controller publishes (ConfigMap ironlb-config-in-force), if read. */
+  inForce?: V1ConfigMap | undefined;
   pools: readonly IPAddressPoolObject[];
   advertisements: readonly L2AdvertisementObject[];
   /** False when the ironlb.io CRDs are not installed. */
@@ -55,20 +61,35 @@ export interface ClusterView {
   notes: string[];
 }
 
-/** The config the cluster's objects describe (what the controller would put in force). */
-export function effectiveConfig(v: ClusterView): { config: Config | undefined; build: BuildResult | undefined; legacyError: string | undefined } {
+/**
+ * The config the cluster's objects describe (what the controller would put in force), seeded like
+ * the controller's: `previous` is the config in force it published, and when the ConfigMap is gone
+ * or invalid, the ConfigMap pools in force stand in for it. `inForceError` says why the published
+ * document could not be used (undefined when it was, or when there is none).
+ */
+export function effectiveConfig(v: ClusterView): { config: Config | undefined; build: BuildResult | undefined; legacyError: string | undefined; inForceError?: string } {
   let legacy: Config | undefined;
   let legacyError: string | undefined;
+  let previous: Config | undefined;
+  let inForceError: string | undefined;
+  if (v.inForce !== undefined) {
+    const r = decodeInForce(v.inForce.data?.[IN_FORCE_KEY]);
+    if (r.ok) previous = r.config;
+    else inForceError = `ConfigMap ${v.namespace}/${IN_FORCE_CONFIGMAP} is invalid (${r.error.slice(0, 300)}); this report may differ from the controller`;
+  }
   const text = v.configMap?.data?.['config'];
   if (text !== undefined) {
     const c = parseConfig(text);
     if (isConfigError(c)) legacyError = c.message;
     else if (!c.blank) legacy = c;
   }
-  if (!v.crds) return { config: legacy, build: undefined, legacyError };
-  const build = configFromObjects({ pools: v.pools, advertisements: v.advertisements, legacy });
+  // The controller keeps the ConfigMap's last good pools while it is missing, invalid or empty.
+  if (legacy === undefined && previous !== undefined) legacy = legacyPartOf(previous);
+  const extra = inForceError !== undefined ? { inForceError } : {};
+  if (!v.crds) return { config: legacy, build: undefined, legacyError, ...extra };
+  const build = configFromObjects({ pools: v.pools, advertisements: v.advertisements, legacy, previous });
   const any = legacy !== undefined || v.pools.length > 0 || v.advertisements.length > 0;
-  return { config: any ? build.config : undefined, build, legacyError };
+  return { config: any ? build.config : undefined, build, legacyError, ...extra };
 }
 
 function annotation(svc: V1Service, name: string): string | undefined {
@@ -206,9 +227,13 @@ function big(n: bigint): string {
 
 /** The `status` report. */
 export function statusReport(v: ClusterView): StatusReport {
-  const { config, build, legacyError } = effectiveConfig(v);
+  const { config, build, legacyError, inForceError } = effectiveConfig(v);
   const problems: string[] = [];
   if (legacyError !== undefined) problems.push(`ConfigMap ${v.namespace}/${v.configMapName}: ${legacyError}`);
+  if (inForceError !== undefined) problems.push(inForceError);
+  if (v.configMap === undefined && (config?.pools ?? []).some((p) => (p.source ?? 'configmap') === 'configmap')) {
+    problems.push(`ConfigMap ${v.namespace}/${v.configMapName} does not exist, but its pools stay in force (dropping them would take IPs away); to remove them, create it with "address-pools: []"`);
+  }
   for (const p of build?.problems ?? []) problems.push(...p.errors.map((e) => `${e}${p.keptPrevious ? ' (previous version in force)' : ''}`));
   const hasCm = config?.pools.some((p) => (p.source ?? 'configmap') === 'configmap') ?? false;
   const hasCrd = config?.pools.some((p) => p.source === 'crd') ?? false;
@@ -300,10 +325,11 @@ export function explain(v: ClusterView, namespace: string, name: string): Explan
   if (!isHandled(svc, v.lbClass)) {
     return { ...base, verdict: 'handled by another load balancer', reasons: [`spec.loadBalancerClass is ${JSON.stringify(svc.spec.loadBalancerClass)}; ironlb serves ${v.lbClass === undefined ? 'Services without a class' : `class ${v.lbClass}`}`] };
   }
-  const { config, legacyError, build } = effectiveConfig(v);
+  const { config, legacyError, build, inForceError } = effectiveConfig(v);
   const ips = ingressIPs(svc);
   const reasons: string[] = [];
   if (legacyError !== undefined) reasons.push(`the ConfigMap is invalid (${legacyError}); the controller keeps its last good config`);
+  if (inForceError !== undefined) reasons.push(inForceError);
   if (config === undefined) return { ...base, ips, verdict: 'no address pool is configured', reasons: [...reasons, 'neither the ConfigMap nor any IPAddressPool defines a pool: the controller is idle'] };
   if (ips.length === 0) {
     const rec = recordOf(svc, v.namespaces);

@@ -53,6 +53,7 @@ import {
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_RELEASE, type Holder, MAX_RELEASE_ANNOTATION, parseMaxRelease, releaseVerdict, strandedBy } from './config-guard.js';
+import { type InForceSeed, InForcePublisher } from './in-force.js';
 import { type ConfigRejection, ControllerMetrics } from './metrics.js';
 import { advertisementStatus, poolStatus } from './object-status.js';
 import { PendingServices } from './pending.js';
@@ -174,6 +175,10 @@ export class Controller {
   readonly #objectEvents = new Map<string, string>();
   #webhookServer: WebhookServer | undefined;
   #certKeeper: WebhookCertKeeper | undefined;
+  /** Publishes the config in force (ConfigMap ironlb-config-in-force) and reads it back at start. */
+  readonly #inForce: InForcePublisher;
+  /** What was in force before this process started: `previous` until a config is put in force here. */
+  #seed: InForceSeed | undefined;
   #webhookAddress: { address: string; port: number } | undefined;
 
   constructor(opts: ControllerOptions) {
@@ -228,6 +233,7 @@ export class Controller {
       backoff: opts.backoff,
       ...(opts.crdRecheckMs !== undefined ? { recheckMs: opts.crdRecheckMs } : {}),
     });
+    this.#inForce = new InForcePublisher({ kc: opts.kc, log: opts.log.child({ component: 'inForce' }), namespace: opts.namespace, ctx, events: this.#events, registry: this.metrics.registry, backoff: opts.backoff });
     const custom = makeApiClient(opts.kc, CustomObjectsApi);
     const statusLog = new LogLimiter(30_000);
     this.#statusWriter = new CoalescingWriter<StatusValue>({
@@ -274,12 +280,14 @@ export class Controller {
     const signal = this.#abort.signal;
     // Services first: the config guard judges a new config against the IPs Services hold.
     await this.#services.start(signal);
-    await Promise.all([this.#configMaps.start(signal), this.#secrets.start(signal), this.#objects.start()]);
+    await Promise.all([this.#configMaps.start(signal), this.#secrets.start(signal), this.#objects.start(), this.#inForce.informer.start(signal)]);
     if (signal.aborted) throw new Error('controller stopped before it synced');
     this.#sourcesReady = true;
     const cm = this.#configMaps.get(this.#configName(), namespace);
+    this.#seedFromInForce(cm);
     if (cm !== undefined) this.#applyConfig(cm);
-    else this.#recompute({ kind: 'objects' });
+    // A ConfigMap refused at start leaves the objects (and the ConfigMap's seeded part) to decide.
+    if (cm === undefined || this.#config === undefined) this.#recompute({ kind: 'objects' });
     this.#refreshAnnounceability();
     this.#started = true;
     this.#keeper.check();
@@ -296,6 +304,7 @@ export class Controller {
     this.#configMaps.stop();
     this.#secrets.stop();
     this.#objects.stop();
+    this.#inForce.stop();
     this.#keeper.stop();
     this.#queue.stop();
     this.#statusWriter.stop();
@@ -646,7 +655,7 @@ export class Controller {
     let next: Config | undefined = legacy;
     let build: BuildResult | undefined;
     if (inf !== undefined) {
-      build = configFromObjects({ pools: inf.pools.list(), advertisements: inf.advertisements.list(), legacy, previous: this.#config });
+      build = configFromObjects({ pools: inf.pools.list(), advertisements: inf.advertisements.list(), legacy, previous: this.#config ?? this.#seed?.config });
       const anything = legacy !== undefined || inf.pools.list().length > 0 || inf.advertisements.list().length > 0;
       next = anything ? build.config : undefined;
       this.#reportObjects(build);
@@ -668,7 +677,8 @@ export class Controller {
     const holders = this.#holders();
     const stranded = strandedBy(next, this.#config, holders);
     const allow = cause.kind === 'configmap' ? parseMaxRelease(cause.allowText) : { limit: this.#objectsAllowance() };
-    if (cause.kind === 'configmap' && 'problem' in allow && allow.problem !== undefined) this.#configEvent(cause.cm, 'Warning', 'InvalidConfig', allow.problem);
+    // A bad annotation is ignored, not the config: a ConfigWarning, so the change gets one verdict.
+    if (cause.kind === 'configmap' && 'problem' in allow && allow.problem !== undefined) this.#configEvent(cause.cm, 'Warning', 'ConfigWarning', allow.problem);
     const changedPools = this.#changedPools(next);
     // Tell the user an object that exists to annotate: a changed pool, else any pool, else the ConfigMap.
     const existing = (this.#objects.informers?.pools.list() ?? []).map((p) => p.metadata?.name ?? '');
@@ -690,8 +700,20 @@ export class Controller {
       this.#legacy = cause.legacy;
     }
     if (this.#refused !== undefined) this.#clearRefusal();
+    // Which pool each stranded Service held (the allocator still has the old config): the
+    // IPsReleased Event goes to the object whose change released it.
+    const releasedFrom = new Map<string, string[]>();
+    if (stranded.length > 0) {
+      const ipsOf = new Map(holders.map((h) => [h.record.key, h.ips] as const));
+      for (const key of stranded) {
+        const ip = ipsOf.get(key)?.[0];
+        const pool = (ip === undefined ? undefined : this.allocator.poolOf(ip)) ?? '';
+        releasedFrom.set(pool, [...(releasedFrom.get(pool) ?? []), key]);
+      }
+    }
     this.#config = next;
     this.#configSig = sig;
+    this.#inForce.publish(next);
     const evicted = this.allocator.setConfig(next);
     this.metrics.configStale.set(this.#stale ? 1 : 0);
     this.metrics.configLoaded.set(1);
@@ -700,7 +722,8 @@ export class Controller {
     if (cause.kind === 'configmap') {
       const own = cause.legacy.pools.map((p) => p.name);
       const listed = own.slice(0, 20).map((n) => quote(n)).join(', ') + (own.length > 20 ? `, and ${own.length - 20} more` : '');
-      this.#configEvent(cause.cm, 'Normal', 'ConfigLoaded', `loaded ${own.length} address pool(s): ${listed || '(none)'}`);
+      // A ConfigMap pool refused by the merge already got InvalidConfig: one verdict per change.
+      if (!(build?.problems ?? []).some((p) => p.kind === 'ConfigMap')) this.#configEvent(cause.cm, 'Normal', 'ConfigLoaded', `loaded ${own.length} address pool(s): ${listed || '(none)'}`);
       if (stranded.length > 0) {
         this.#configEvent(cause.cm, 'Warning', 'IPsReleased', `this config took the IPs away from ${stranded.length} Service(s) (${stranded.slice(0, 5).join(', ')}${stranded.length > 5 ? ', …' : ''}); they get new IPs`);
       }
@@ -709,8 +732,13 @@ export class Controller {
         this.#configEvent(cause.cm, 'Warning', 'ConfigWarning', w);
       }
     } else if (stranded.length > 0) {
-      const message = `this change took the IPs away from ${stranded.length} Service(s) (${stranded.slice(0, 5).join(', ')}${stranded.length > 5 ? ', …' : ''}); they get new IPs`;
-      for (const p of changedPools.slice(0, 10)) this.#objectEvent('IPAddressPool', p, 'Warning', 'IPsReleased', message);
+      const objects = new Set((this.#objects.informers?.pools.list() ?? []).map((p) => p.metadata?.name ?? ''));
+      for (const [pool, keys] of [...releasedFrom].slice(0, 10)) {
+        const message = `this change took the IPs away from ${keys.length} Service(s) (${keys.slice(0, 5).join(', ')}${keys.length > 5 ? ', …' : ''}); they get new IPs`;
+        // The pool that held them (changed or deleted); a ConfigMap pool no object names: the changed pools.
+        const targets = pool !== '' && (objects.has(pool) || changedPools.includes(pool)) ? [pool] : changedPools.slice(0, 10);
+        for (const p of targets) this.#objectEvent('IPAddressPool', p, 'Warning', 'IPsReleased', message);
+      }
     }
     this.#fullPass();
     this.#refreshAnnounceability();
@@ -859,5 +887,46 @@ export class Controller {
     this.#stale = true;
     this.metrics.configStale.set(1);
     this.#log.warn({ op: 'config', namespace: this.#opts.namespace }, 'address-pool ConfigMap deleted; keeping the last good config');
+    this.#ghostPoolsEvent('was deleted');
+  }
+
+  /** Resolves when the config in force is published (tests). */
+  async inForceIdle(): Promise<void> {
+    await this.#inForce.idle();
+  }
+
+  /**
+   * Seeds `previous` from the published config in force, so this start decides as the last
+   * process did; with the ConfigMap gone or invalid, its pools in force stand in for it.
+   */
+  #seedFromInForce(cm: V1ConfigMap | undefined): void {
+    this.#seed = this.#inForce.seed();
+    const legacy = this.#seed?.legacy;
+    if (legacy === undefined) return;
+    const text = cm?.data?.['config'];
+    const parsed = text === undefined ? undefined : parseConfig(text);
+    if (parsed !== undefined && !isConfigError(parsed) && !parsed.blank) return; // the ConfigMap speaks for itself
+    this.#legacy = legacy;
+    this.#stale = true;
+    this.metrics.configStale.set(1);
+    if (cm === undefined) this.#ghostPoolsEvent('does not exist');
+  }
+
+  /**
+   * Says that the ConfigMap's pools stay in force without the ConfigMap, and how to really remove
+   * them: dropping them silently would strand every IP they handed out.
+   */
+  #ghostPoolsEvent(what: string): void {
+    const pools = (this.#legacy?.pools ?? []).filter((p) => this.#config === undefined || this.#config.pools.some((q) => q.name === p.name && q.source !== 'crd')).map((p) => p.name);
+    if (pools.length === 0) return;
+    const listed = pools.slice(0, 10).map((n) => quote(n)).join(', ') + (pools.length > 10 ? `, and ${pools.length - 10} more` : '');
+    const ns = this.#opts.namespace;
+    const name = this.#configName();
+    const message =
+      `ConfigMap ${ns}/${name} ${what}, but its address pool(s) ${listed} stay in force: dropping them would take the IPs they handed out away from Services. ` +
+      `To remove them for real, create the ConfigMap again with config "address-pools: []" (with the ${MAX_RELEASE_ANNOTATION} annotation if Services hold their IPs), ` +
+      `or first move them to IPAddressPools (kubectl ironlb migrate).`;
+    this.#log.warn({ op: 'config', pools: pools.slice(0, 20) }, 'ConfigMap pools stay in force without their ConfigMap');
+    void this.#events.record({ kind: 'ConfigMap', apiVersion: 'v1', namespace: ns, name }, 'Warning', 'ConfigMapPoolsKept', message);
   }
 }

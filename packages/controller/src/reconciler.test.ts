@@ -2,9 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1Service } from '@kubernetes/client-node';
-import { Allocator, isConfigError, parseConfig } from '@ironlb/core';
+import { Allocator, buildConfig, isConfigError, parseConfig } from '@ironlb/core';
 import { pino } from 'pino';
-import { type ControllerPort, REPORT_AGAIN_MS, ServiceReconciler } from './reconciler.js';
+import { type ControllerPort, REPORT_AGAIN_MS, ServiceReconciler, ruleMismatchMessage } from './reconciler.js';
+import { serviceRecord } from './service-record.js';
 
 class RecordingPort implements ControllerPort {
   writes: string[] = [];
@@ -180,4 +181,112 @@ describe('ServiceReconciler: hostile and careless input', { timeout: 30_000 }, (
     assert.deepEqual(events, ['a Warning LoadBalancerFailed: annotations ironlb.io/address-pool="p" and metallb.universe.tf/address-pool="other" disagree; keep only one of them']);
     assert.deepEqual(alloc.allocationOf('ns/a')?.addresses, ['198.51.100.200']);
   });
+});
+
+describe('ServiceReconciler: serviceAllocation rules never move a held IP', { timeout: 30_000 }, () => {
+  // Pools: "gold" pinned to namespaces labelled tier=gold (priority 1), "general" for everyone.
+  const crdConfig = (): ReturnType<typeof buildConfig>['config'] =>
+    buildConfig({
+      pools: [
+        { name: 'gold', spec: { addresses: ['198.51.100.10/31'], serviceAllocation: { priority: 1, namespaceSelectors: [{ matchLabels: { tier: 'gold' } }] } } },
+        { name: 'general', spec: { addresses: ['198.51.100.20/31'] } },
+      ],
+      advertisements: [],
+    }).config;
+  function setup(): { port: RecordingPort; alloc: Allocator; r: ServiceReconciler; nsLabels: { current: Record<string, string> }; now: { t: number } } {
+    const port = new RecordingPort();
+    const alloc = new Allocator(crdConfig());
+    const nsLabels = { current: { tier: 'gold' } as Record<string, string> };
+    const now = { t: 1_000_000 };
+    const r = new ServiceReconciler({ allocator: alloc, port, log: pino({ level: 'silent' }), now: () => now.t, record: (svc) => serviceRecord(svc, nsLabels.current) });
+    return { port, alloc, r, nsLabels, now };
+  }
+
+  it('a namespace label change keeps the IP and warns once, with the command that moves it; the command works', async () => {
+    const { port, alloc, r, nsLabels, now } = setup();
+    const a = service(port, 'a');
+    assert.equal(await r.reconcile('ns/a', a), 'success');
+    assert.deepEqual(port.take().writes, ['status a 198.51.100.10 pool=gold']);
+
+    nsLabels.current = { tier: 'bronze' };
+    assert.equal(await r.reconcile('ns/a', a), 'success');
+    const { writes, events } = port.take();
+    assert.deepEqual(writes, [], 'nothing written: the IP stays');
+    assert.equal(events.length, 1);
+    assert.equal(
+      events[0],
+      'a Warning AllocationRuleMismatch: Kept IP 198.51.100.10 of pool "gold" although pool "gold" does not serve namespace "ns": its serviceAllocation allows only namespaceSelectors ["tier=gold"]; ' +
+        'label the namespace to match, add it to the pool\'s namespaces, or use another pool. Rules apply to new allocations only; to move it to pool "general" (the first whose rules serve it): ' +
+        'kubectl -n ns annotate service a --overwrite ironlb.io/address-pool=general (the annotation may be removed after the move; the new IP stays)',
+    );
+    assert.equal(alloc.allocationOf('ns/a')?.pool, 'gold');
+
+    assert.equal(await r.reconcile('ns/a', a), 'success');
+    assert.deepEqual(port.take(), { writes: [], events: [] }, 'said once');
+    now.t += REPORT_AGAIN_MS + 1;
+    await r.reconcile('ns/a', a);
+    assert.match(port.take().events[0] ?? '', /AllocationRuleMismatch/, 'said again after REPORT_AGAIN_MS');
+
+    // A new Service in the same namespace follows the rules.
+    const b = service(port, 'b');
+    await r.reconcile('ns/b', b);
+    assert.deepEqual(port.take().writes, ['status b 198.51.100.20 pool=general']);
+
+    // The documented move: annotate the pool. It moves (a user request), and the annotation may go.
+    a.metadata!.annotations = { ...a.metadata!.annotations, 'ironlb.io/address-pool': 'general' };
+    assert.equal(await r.reconcile('ns/a', a), 'reprocessAll');
+    assert.deepEqual(port.take(), { writes: ['status a 198.51.100.21 pool=general'], events: ['a Normal IPAllocated: Assigned IP ["198.51.100.21"] from pool "general"'] });
+    delete a.metadata!.annotations['ironlb.io/address-pool'];
+    assert.equal(await r.reconcile('ns/a', a), 'success');
+    assert.deepEqual(port.take(), { writes: [], events: [] });
+    assert.equal(alloc.allocationOf('ns/a')?.addresses[0], '198.51.100.21');
+  });
+
+  it('a restart (re-admission) keeps the mismatched IP too, and labels put back end the warnings', async () => {
+    const { port, alloc, r, nsLabels } = setup();
+    nsLabels.current = {};
+    const a = service(port, 'a', {}, ['198.51.100.11']);
+    a.metadata!.annotations = { 'ironlb.io/ip-allocated-from-pool': 'gold' };
+    r.readmit([a]);
+    assert.equal(await r.reconcile('ns/a', a), 'success');
+    const first = port.take();
+    assert.deepEqual(first.writes, []);
+    assert.match(first.events.join('\n'), /^a Warning AllocationRuleMismatch: Kept IP 198\.51\.100\.11 of pool "gold"/);
+    assert.doesNotMatch(first.events.join('\n'), /ClearAssignment/);
+    nsLabels.current = { tier: 'gold' };
+    await r.reconcile('ns/a', a);
+    assert.deepEqual(port.take(), { writes: [], events: [] });
+    assert.equal(alloc.allocationOf('ns/a')?.pool, 'gold');
+  });
+
+  it('a changed requested IP or pool is a user request and still moves', async () => {
+    const { port, alloc, r, nsLabels } = setup();
+    const a = service(port, 'a');
+    await r.reconcile('ns/a', a);
+    nsLabels.current = {};
+    await r.reconcile('ns/a', a);
+    port.take();
+    a.spec = { ...a.spec, loadBalancerIP: '198.51.100.20' };
+    assert.equal(await r.reconcile('ns/a', a), 'reprocessAll');
+    assert.deepEqual(port.take().writes, ['status a 198.51.100.20 pool=general']);
+    a.spec = { ...a.spec, loadBalancerIP: '198.51.100.11' };
+    assert.equal(await r.reconcile('ns/a', a), 'reprocessAll', 'asking for an IP of a pool that does not serve it: refused, IP released');
+    const { writes, events } = port.take();
+    assert.deepEqual(writes, ['status a  pool=null']);
+    assert.match(events[0] ?? '', /^a Warning AllocationFailed: .*pool "gold" does not serve namespace "ns"/);
+    assert.equal(alloc.allocationOf('ns/a'), undefined);
+  });
+});
+
+describe('ruleMismatchMessage', { timeout: 10_000 }, () => {
+  const alloc = { key: 'ns/a', pool: 'gold', ips: [], addresses: ['198.51.100.10'] };
+  const mismatch = { reason: 'poolNotAllowed' as const, message: 'pool "gold" does not serve this Service' };
+  const svc = (annotations: Record<string, string> = {}, name = 'a'): V1Service => ({ metadata: { namespace: 'ns', name, annotations } });
+  const cases: { name: string; svc: V1Service; serving: string[]; want: RegExp }[] = [
+    { name: 'suggests the first serving pool other than its own', svc: svc(), serving: ['gold', 'general'], want: /annotate service a --overwrite ironlb\.io\/address-pool=general/ },
+    { name: 'uses the prefix the Service already uses', svc: svc({ 'metallb.universe.tf/address-pool': 'gold' }), serving: ['general'], want: /--overwrite metallb\.universe\.tf\/address-pool=general/ },
+    { name: 'no other pool: recreate', svc: svc(), serving: ['gold'], want: /no other pool's rules serve this Service now; to get an IP by the current rules, delete and re-create the Service$/ },
+    { name: 'bounded with a huge pool name', svc: svc(), serving: ['x'.repeat(5000)], want: /^.{0,1000}$/s },
+  ];
+  for (const c of cases) it(c.name, () => assert.match(ruleMismatchMessage(c.svc, alloc, mismatch, c.serving), c.want));
 });

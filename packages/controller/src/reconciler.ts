@@ -8,10 +8,10 @@
  * REPORT_AGAIN_MS: re-evaluating 500 pending Services must not write 500 Events each time.
  */
 import type { V1Service } from '@kubernetes/client-node';
-import type { Allocator } from '@ironlb/core';
+import { type Allocation, type AllocationFailure, type Allocator, type ServiceRecord, quote } from '@ironlb/core';
 import { LogLimiter } from '@ironlb/k8s';
 import type { Logger } from 'pino';
-import { POOL_ANNOTATION, type RecordResult, ingressIPs, isHandled, serviceKey, serviceRecord } from './service-record.js';
+import { ANNOTATION_PREFIXES, POOL_ANNOTATION, type RecordResult, ingressIPs, isHandled, serviceKey, serviceRecord } from './service-record.js';
 
 /** What to do after a reconcile (MetalLB's SyncState); reprocessAll: this Service freed IPs. */
 export type Verdict = 'success' | 'retry' | 'noRetry' | 'reprocessAll';
@@ -26,6 +26,26 @@ export interface ControllerPort {
 
 /** The same failure is reported again after this long (an Event lives one hour on the server). */
 export const REPORT_AGAIN_MS = 600_000;
+
+/**
+ * The Warning for a Service that keeps IPs its pool's serviceAllocation no longer serves: which
+ * rule fails (the allocator's message), that the IP is kept, and the one command that moves it
+ * (asking for a pool is a user request, which the allocator honours by re-allocating; the
+ * annotation may be removed afterwards, the new IP stays). `serving`: the pools the rules would
+ * pick now, best first. Pure, for table tests; bounded (names are quoted and cut).
+ */
+export function ruleMismatchMessage(svc: V1Service, alloc: Allocation, mismatch: AllocationFailure, serving: readonly string[]): string {
+  const ns = svc.metadata?.namespace ?? '';
+  const name = svc.metadata?.name ?? '';
+  // Annotate under the prefix the Service already uses: two prefixes that disagree are refused.
+  const prefix = ANNOTATION_PREFIXES.find((p) => svc.metadata?.annotations?.[`${p}address-pool`] !== undefined) ?? ANNOTATION_PREFIXES[0];
+  const target = serving.find((p) => p !== alloc.pool);
+  const move =
+    target === undefined
+      ? `no other pool's rules serve this Service now; to get an IP by the current rules, delete and re-create the Service`
+      : `to move it to pool ${quote(target)} (the first whose rules serve it): kubectl -n ${ns.slice(0, 63)} annotate service ${name.slice(0, 63)} --overwrite ${prefix}address-pool=${target.slice(0, 253)} (the annotation may be removed after the move; the new IP stays)`;
+  return `Kept IP ${alloc.addresses.join(', ')} of pool ${quote(alloc.pool)} although ${mismatch.message}. Rules apply to new allocations only; ${move}`;
+}
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x) => b.includes(x));
@@ -46,6 +66,8 @@ export class ServiceReconciler {
   readonly #record: (svc: V1Service) => RecordResult;
   /** Last failure reported per Service, so a repeat is quiet. Entries go when the Service does. */
   readonly #reported = new Map<string, { message: string; at: number }>();
+  /** Last AllocationRuleMismatch warning per Service (same policy). Entries go with the mismatch or the Service. */
+  readonly #mismatched = new Map<string, { message: string; at: number }>();
   readonly #writeLog: LogLimiter;
 
   constructor(opts: {
@@ -98,10 +120,12 @@ export class ServiceReconciler {
   async reconcile(key: string, svc: V1Service | undefined): Promise<Verdict> {
     if (svc === undefined) {
       this.#reported.delete(key);
+      this.#mismatched.delete(key);
       return this.#alloc.release(key) ? 'reprocessAll' : 'success';
     }
     if (!isHandled(svc, this.#lbClass)) {
       this.#reported.delete(key);
+      this.#mismatched.delete(key);
       return this.#unhandled(key, svc);
     }
     const rec = this.#record(svc);
@@ -149,9 +173,22 @@ export class ServiceReconciler {
     }
     if (newIPs) {
       this.#log.info({ op: 'setBalancer', svc: key, ip: ips, pool: alloc.pool }, 'assigned IP');
-      this.#port.event(svc, 'Normal', 'IPAllocated', `Assigned IP ${JSON.stringify(ips)} from pool "${alloc.pool}"`);
+      this.#port.event(svc, 'Normal', 'IPAllocated', `Assigned IP ${JSON.stringify(ips)} from pool ${quote(alloc.pool)}`);
     }
+    if (result.ruleMismatch === undefined) this.#mismatched.delete(key);
+    else this.#warnMismatch(svc, key, rec.record, alloc, result.ruleMismatch);
     return before.length > 0 && !sameSet(before, ips) ? 'reprocessAll' : 'success';
+  }
+
+  /** Warns (once per distinct text, again after REPORT_AGAIN_MS) that a Service keeps IPs its pool's rules no longer serve. */
+  #warnMismatch(svc: V1Service, key: string, record: ServiceRecord, alloc: Allocation, mismatch: AllocationFailure): void {
+    const message = ruleMismatchMessage(svc, alloc, mismatch, this.#alloc.servingPools(record));
+    const now = this.#now();
+    const last = this.#mismatched.get(key);
+    if (last !== undefined && last.message === message && now - last.at < REPORT_AGAIN_MS) return;
+    this.#mismatched.set(key, { message, at: now });
+    this.#log.warn({ op: 'allocate', svc: key, ip: alloc.addresses, pool: alloc.pool, reason: 'ruleMismatch', err: mismatch.message }, 'kept IP although the pool\'s serviceAllocation no longer serves the Service');
+    this.#port.event(svc, 'Warning', 'AllocationRuleMismatch', message);
   }
 
   /** Logs and records a failure once per distinct message (again after REPORT_AGAIN_MS). */

@@ -5,7 +5,7 @@
  */
 import type { Config, Pool } from './config.js';
 import { countBuggy, familyName, formatIP, isBuggyIP, parseIP, quote, rangeSize, type Family, type IP, type IPRange } from './ip.js';
-import { type Labels, matchesAny } from './selector.js';
+import { type Labels, formatSelector, matchesAny } from './selector.js';
 
 /** Kubernetes `spec.ipFamilyPolicy`. */
 export type IPFamilyPolicy = 'SingleStack' | 'PreferDualStack' | 'RequireDualStack';
@@ -83,9 +83,13 @@ export interface AllocationFailure {
   readonly conflict?: SharingConflict;
 }
 
-/** Result of `allocate` / `assign`. */
+/**
+ * Result of `allocate` / `assign`. `ruleMismatch` is set when the Service kept IPs it already
+ * held although its pool's serviceAllocation no longer serves it (labels or rules changed):
+ * rules decide new allocations only, so nothing moves behind the user's back; the caller warns.
+ */
 export type AllocationResult =
-  | { readonly ok: true; readonly allocation: Allocation }
+  | { readonly ok: true; readonly allocation: Allocation; readonly ruleMismatch?: AllocationFailure }
   | { readonly ok: false; readonly failure: AllocationFailure };
 
 /** Per-pool usage, for IPAddressPool-like status and metrics. */
@@ -309,7 +313,11 @@ export class Allocator {
       return pr > 0 ? pr : Number.MAX_SAFE_INTEGER;
     };
     // Array.prototype.sort is stable: equal priorities keep config order (MetalLB: random).
-    this.pinnedPools = this.pools.filter((p) => p.pool.autoAssign && p.pool.serviceAllocation !== undefined).sort((a, b) => rank(a) - rank(b));
+    // A serviceAllocation that names no namespace and no selector (only a priority, or {}) pins
+    // the pool to nobody: MetalLB then never auto-assigns from it (it is in neither its by-namespace
+    // nor its by-selector index, and pools with serviceAllocation are left out of the general list),
+    // so it serves explicit requests only, like autoAssign: false.
+    this.pinnedPools = this.pools.filter((p) => p.pool.autoAssign && p.pool.serviceAllocation !== undefined && selectsAnything(p.pool)).sort((a, b) => rank(a) - rank(b));
     this.indexRanges();
     this.poolByName.clear();
     for (const p of this.pools) this.poolByName.set(p.pool.name, p);
@@ -349,7 +357,9 @@ export class Allocator {
         );
       }
     }
-    return this.admit(svc, parsed.ips);
+    // IPs a Service already holds stay while they are in a pool: serviceAllocation decides new
+    // allocations only (a label edit must never move hundreds of IPs past the mass-release guard).
+    return this.admit(svc, parsed.ips, true);
   }
 
   /**
@@ -370,7 +380,7 @@ export class Allocator {
     if (svc.requestedIPs.length > 0) {
       const parsed = this.parseIPs(svc, svc.requestedIPs);
       if (!parsed.ok) return parsed;
-      return this.admit(svc, parsed.ips);
+      return this.admit(svc, parsed.ips, false);
     }
 
     if (svc.requestedPool !== undefined && svc.requestedPool !== '') {
@@ -458,6 +468,16 @@ export class Allocator {
     return parsed === null ? undefined : this.rangeOf(parsed)?.pool.pool.name;
   }
 
+  /**
+   * The auto-assign pools whose serviceAllocation serves `svc` and that have one of its families,
+   * in the order `allocate` tries them (free space not checked): where a new allocation would
+   * look first. For messages that tell a user which pool to ask for.
+   */
+  servingPools(svc: ServiceRecord): string[] {
+    const pinned = this.pinnedPools.filter((p) => notAllowed(p.pool, svc) === null);
+    return [...pinned, ...this.autoPools].filter((p) => svc.families.some((f) => p.hasFamily(f))).map((p) => p.pool.name);
+  }
+
   /** Usage of one pool, or undefined for an unknown pool. */
   poolStats(pool: string): PoolStats | undefined {
     const p = this.poolByName.get(pool);
@@ -538,8 +558,11 @@ export class Allocator {
     return { ok: true, ips };
   }
 
-  /** Places `svc` on exactly `ips` (explicit request or re-admission) after checking every rule. */
-  private admit(svc: ServiceRecord, ips: readonly IP[]): AllocationResult {
+  /**
+   * Places `svc` on exactly `ips` (explicit request or re-admission) after checking every rule;
+   * `held`: the Service already holds them, so a serviceAllocation mismatch is reported, not refused.
+   */
+  private admit(svc: ServiceRecord, ips: readonly IP[], held: boolean): AllocationResult {
     const picks: Pick[] = [];
     for (const ip of ips) {
       const r = this.rangeOf(ip);
@@ -569,7 +592,7 @@ export class Allocator {
       });
     }
     const refused = notAllowed(pool.pool, svc);
-    if (refused !== null) return refused;
+    if (refused !== null && !held) return refused;
     for (const p of picks) {
       if (pool.pool.avoidBuggyIPs && isBuggyIP(p.ip)) {
         const text = formatIP(p.ip);
@@ -578,7 +601,8 @@ export class Allocator {
       const blocked = this.conflict(p, svc);
       if (blocked !== null) return blocked;
     }
-    return this.commit(svc, pool, picks);
+    const done = this.commit(svc, pool, picks);
+    return refused === null || !done.ok ? done : { ...done, ruleMismatch: refused.failure };
   }
 
   /** Why `svc` cannot sit on the picked IP, or null if it can (free, its own, or shareable). */
@@ -740,24 +764,46 @@ export class Allocator {
   }
 }
 
+/** True when the pool's serviceAllocation names a namespace or has a selector (it pins the pool to someone). */
+function selectsAnything(pool: Pool): boolean {
+  const sa = pool.serviceAllocation;
+  return sa !== undefined && (sa.namespaces.length > 0 || sa.namespaceSelectors.length > 0 || sa.serviceSelectors.length > 0);
+}
+
+/** Up to `n` items joined, "and N more" past that: messages quote user input, so they stay bounded. */
+function few(items: readonly string[], n = 3): string {
+  return items.slice(0, n).join('; ') + (items.length > n ? ` and ${items.length - n} more` : '');
+}
+
 /**
  * Why the pool's serviceAllocation does not serve `svc`, or null when it does (no allocation set;
  * the namespace is listed or selected, when namespaces are restricted; a service selector matches,
- * when services are). MetalLB's isPoolCompatibleWithService, also applied to requested IPs and pools.
+ * when services are). MetalLB's isPoolCompatibleWithService. It gates new allocations, requested
+ * IPs and requested pools; IPs a Service already holds stay (`admit` with `held`).
+ * The message names the pool, the rule that does not match, and how to make it match.
  */
 function notAllowed(pool: Pool, svc: ServiceRecord): Failure | null {
   const sa = pool.serviceAllocation;
   if (sa === undefined) return null;
   const ns = svc.namespace ?? svc.key.slice(0, Math.max(0, svc.key.indexOf('/')));
+  const name = quote(pool.name);
   if (sa.namespaces.length > 0 || sa.namespaceSelectors.length > 0) {
     const listed = sa.namespaces.includes(ns);
     const selected = sa.namespaceSelectors.length > 0 && matchesAny(sa.namespaceSelectors, svc.namespaceLabels ?? {});
     if (!listed && !selected) {
-      return fail('poolNotAllowed', `pool "${pool.name}" does not serve namespace "${ns}" (its serviceAllocation lists other namespaces)`, { pool: pool.name });
+      const rules: string[] = [];
+      if (sa.namespaces.length > 0) rules.push(`namespaces [${few(sa.namespaces.map((n) => quote(n, 63)), 5)}]`);
+      if (sa.namespaceSelectors.length > 0) rules.push(`namespaceSelectors [${few(sa.namespaceSelectors.map((x) => quote(formatSelector(x), 80)))}]`);
+      const fix = sa.namespaceSelectors.length > 0 ? 'label the namespace to match, add it to the pool\'s namespaces' : 'add it to the pool\'s namespaces';
+      return fail('poolNotAllowed', `pool ${name} does not serve namespace ${quote(ns, 63)}: its serviceAllocation allows only ${rules.join(' or ')}; ${fix}, or use another pool`, {
+        pool: pool.name,
+      });
     }
   }
   if (sa.serviceSelectors.length > 0 && !matchesAny(sa.serviceSelectors, svc.labels ?? {})) {
-    return fail('poolNotAllowed', `pool "${pool.name}" serves only Services matching its serviceAllocation.serviceSelectors; this Service's labels match none`, { pool: pool.name });
+    return fail('poolNotAllowed', `pool ${name} does not serve this Service: its labels match none of the pool's serviceAllocation.serviceSelectors [${few(sa.serviceSelectors.map((x) => quote(formatSelector(x), 80)))}]; label the Service to match, or use another pool`, {
+      pool: pool.name,
+    });
   }
   return null;
 }

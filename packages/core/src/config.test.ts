@@ -75,7 +75,6 @@ void describe('parseConfig: errors name the pool and the value', { timeout: 30_0
   const cases: { name: string; yaml: string; errors: RegExp[] }[] = [
     { name: 'reversed range', yaml: pool('', '[10.0.0.9-10.0.0.1]'), errors: [/^pool "default": range 10\.0\.0\.9-10\.0\.0\.1 is reversed \(line 4\)$/] },
     { name: 'mixed-family range', yaml: pool('', '["10.0.0.1-2001:db8::1"]'), errors: [/pool "default": range 10\.0\.0\.1-2001:db8::1 mixes IPv4 and IPv6/] },
-    { name: 'CIDR with host bits', yaml: pool('', '[10.0.0.1/24]'), errors: [/pool "default": CIDR 10\.0\.0\.1\/24 has host bits set/] },
     { name: 'garbage address', yaml: pool('', '[banana]'), errors: [/pool "default": "banana" is not a CIDR/] },
     { name: 'non-string address', yaml: pool('', '[42]'), errors: [/pool "default": address number 42 must be a string/] },
     { name: 'unknown pool key', yaml: pool('  colour: blue\n'), errors: [/pool "default": unknown key "colour"/] },
@@ -256,5 +255,37 @@ void describe('parseConfig: hostile and careless input is bounded and explained'
     assert.equal(c.pools.length, n);
     const dup = text.replace('10.0.7.0/24', '10.0.6.128/25');
     assert.deepEqual(err(dup).errors, ['pool "p7": IPv4 range 10.0.6.128/25 overlaps 10.0.6.0/24 in pool "p6" (line 9)']);
+  });
+});
+
+// MetalLB's ParseCIDR keeps the network of a CIDR with host bits set: accepted, masked, warned.
+void describe('parseConfig: a CIDR with host bits set is masked, with a warning', { timeout: 10_000 }, () => {
+  const cases: { text: string; range: string; warning: RegExp | null }[] = [
+    { text: '198.51.100.7/24', range: '198.51.100.0/24', warning: /^pool "p": "198\.51\.100\.7\/24" has host bits set; using 198\.51\.100\.0\/24 \(198\.51\.100\.0-198\.51\.100\.255\), as MetalLB does; write 198\.51\.100\.0\/24 to silence this \(line 5\)$/ },
+    { text: '198.51.100.9/29', range: '198.51.100.8/29', warning: /using 198\.51\.100\.8\/29 \(198\.51\.100\.8-198\.51\.100\.15\)/ },
+    { text: '198.51.100.7/32', range: '198.51.100.7', warning: null },
+    { text: '198.51.100.0/24', range: '198.51.100.0/24', warning: null },
+    { text: '"2001:db8::5/64"', range: '2001:db8::/64', warning: /using 2001:db8::\/64 \(2001:db8::-2001:db8::ffff:ffff:ffff:ffff\)/ },
+  ];
+  for (const c of cases) {
+    void it(c.text, () => {
+      const r = parseConfig(`address-pools:\n- name: p\n  protocol: layer2\n  addresses:\n  - ${c.text}\n`);
+      assert.ok(!isConfigError(r), isConfigError(r) ? r.message : '');
+      assert.equal(formatRange(r.pools[0]?.addresses[0] ?? { family: 'ipv4', first: 0n, last: 0n }), c.range);
+      if (c.warning === null) assert.deepEqual(r.warnings, []);
+      else {
+        assert.equal(r.warnings.length, 1);
+        assert.match(r.warnings[0] ?? '', c.warning);
+      }
+    });
+  }
+  void it('still refuses a bad prefix length or address, and a masked prefix that overlaps', () => {
+    const e = (a: string): string => {
+      const r = parseConfig(`address-pools:\n- name: p\n  protocol: layer2\n  addresses: [${a}]\n`);
+      return isConfigError(r) ? r.message : 'accepted';
+    };
+    assert.match(e('198.51.100.7/33'), /prefix length must be 0-32/);
+    assert.match(e('198.51.100.300/24'), /is not an IP address/);
+    assert.match(e('198.51.100.7/24, 198.51.100.0/28'), /overlaps/);
   });
 });

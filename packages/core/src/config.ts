@@ -10,7 +10,7 @@
  * overlap check is a sort and one sweep, never a comparison of every pair.
  */
 import { type Document, LineCounter, type Node as YamlNode, type Pair, isAlias, isMap, isScalar, isSeq, parseDocument } from 'yaml';
-import { countBuggy, familyName, formatRange, isIPv4Mapped, parseRange, quote, rangeSize, reservedOverlap, type IPRange } from './ip.js';
+import { countBuggy, familyBits, familyName, formatIP, formatRange, isIPv4Mapped, parseIP, parseRange, quote, rangeSize, reservedOverlap, type IPRange, type RangeParse } from './ip.js';
 import type { LabelSelector, Labels } from './selector.js';
 
 /** Where a pool or an advertisement was defined: the legacy ConfigMap or an ironlb.io object. */
@@ -229,7 +229,7 @@ export function parseConfig(text: string, limits: ConfigLimits = CONFIG_LIMITS):
       const seen = new Set<string>();
       const budget = { left: limits.maxAddresses, total: 0 };
       rawPools.items.forEach((item, i) => {
-        const pool = parsePool(r, item, i, problems, budget, lineOf);
+        const pool = parsePool(r, item, i, problems, budget, lineOf, warnings);
         if (pool === null) return;
         if (seen.has(pool.name)) {
           problems.add(`pool ${quote(pool.name)}: duplicate pool name${r.at(item)}`);
@@ -250,7 +250,7 @@ export function parseConfig(text: string, limits: ConfigLimits = CONFIG_LIMITS):
   return { kind: 'Config', pools, warnings, blank: false, l2Advertisements: [legacyAdvertisement(pools.map((p) => p.name))] };
 }
 
-function parsePool(r: Reader, item: unknown, index: number, problems: Problems, budget: { left: number; total: number }, lineOf: Map<IPRange, string>): Pool | null {
+function parsePool(r: Reader, item: unknown, index: number, problems: Problems, budget: { left: number; total: number }, lineOf: Map<IPRange, string>, warnings: string[]): Pool | null {
   const anon = `pool #${index + 1}`;
   const raw = r.deref(item);
   if (raw === null || !isMap(raw)) {
@@ -301,11 +301,12 @@ function parsePool(r: Reader, item: unknown, index: number, problems: Problems, 
         problems.add(`${where}: address ${describe(node)} must be a string (CIDR, start-end range or IP)${r.at(a)}`);
         continue;
       }
-      const parsed = parseRange(node.value);
+      const parsed = parsePoolAddress(node.value);
       if (!parsed.ok) {
         problems.add(`${where}: ${parsed.error}${r.at(node)}`);
         continue;
       }
+      if (parsed.warning !== undefined) warnings.push(`${where}: ${parsed.warning}${r.at(node)}`);
       const bad = forbiddenRange(parsed.range);
       if (bad !== undefined) {
         problems.add(`${where}: ${bad}${r.at(node)}`);
@@ -317,6 +318,26 @@ function parsePool(r: Reader, item: unknown, index: number, problems: Problems, 
   }
   if (name === null || problems.count > before) return null;
   return { name, protocol: 'layer2', addresses, autoAssign, avoidBuggyIPs, source: 'configmap' };
+}
+
+/**
+ * Parses one pool address entry like `parseRange`, except that a CIDR with host bits set
+ * (`198.51.100.7/24`) is accepted as its prefix (`198.51.100.0/24`) with a warning, as MetalLB
+ * does: its ParseCIDR keeps the network Go's net.ParseCIDR returns and drops the address.
+ */
+export function parsePoolAddress(text: string): RangeParse & { readonly warning?: string } {
+  const t = text.trim();
+  const slash = t.indexOf('/');
+  if (slash < 0 || t.includes('-')) return parseRange(t);
+  const ip = parseIP(t.slice(0, slash));
+  const lenText = t.slice(slash + 1);
+  if (ip === null || !/^\d{1,3}$/.test(lenText) || Number(lenText) > familyBits(ip.family)) return parseRange(t);
+  const size = 1n << BigInt(familyBits(ip.family) - Number(lenText));
+  if (ip.value % size === 0n) return parseRange(t);
+  const masked = `${formatIP({ family: ip.family, value: ip.value - (ip.value % size) })}/${lenText}`;
+  const r = parseRange(masked);
+  if (!r.ok) return r;
+  return { ...r, warning: `${quote(t)} has host bits set; using ${masked} (${formatIP({ family: r.range.family, value: r.range.first })}-${formatIP({ family: r.range.family, value: r.range.last })}), as MetalLB does; write ${masked} to silence this` };
 }
 
 /** Why a range may not be in any pool (reserved block, IPv4-mapped), or undefined when it may. */

@@ -61,10 +61,31 @@ void describe('IPAddressPool objects', { timeout: 10_000 }, () => {
     assert.equal(r.value.serviceAllocation?.serviceSelectors[0]?.matchExpressions[0]?.operator, 'In');
   });
 
-  void it('an empty serviceAllocation is kept (it pins the pool for every Service)', () => {
-    const r = parsePoolObject({ name: 'p', spec: { addresses: ['198.51.100.0/24'], serviceAllocation: {} } });
-    assert.ok(r.ok);
-    assert.deepEqual(r.value.serviceAllocation, { priority: 0, namespaces: [], namespaceSelectors: [], serviceSelectors: [] });
+  void it('a serviceAllocation that selects nobody is kept, with a warning that it is never auto-assigned (MetalLB)', () => {
+    for (const sa of [{}, { priority: 4 }, { namespaces: [], serviceSelectors: [] }]) {
+      const r = parsePoolObject({ name: 'p', spec: { addresses: ['198.51.100.0/24'], serviceAllocation: sa } });
+      assert.ok(r.ok);
+      assert.deepEqual(r.value.serviceAllocation, { priority: (sa as { priority?: number }).priority ?? 0, namespaces: [], namespaceSelectors: [], serviceSelectors: [] });
+      assert.equal(r.warnings.length, 1);
+      assert.match(r.warnings[0] ?? '', /^IPAddressPool "p": spec\.serviceAllocation selects no namespace and no Service, so \(as in MetalLB\) the pool is never auto-assigned/);
+    }
+    const pinned = parsePoolObject({ name: 'p', spec: { addresses: ['198.51.100.0/24'], serviceAllocation: { namespaces: ['a'] } } });
+    assert.deepEqual(pinned.ok && pinned.warnings, []);
+  });
+
+  void it('a CIDR with host bits set is masked with a warning naming the range used (MetalLB)', () => {
+    const cases: [string, bigint, bigint, RegExp | null][] = [
+      ['198.51.100.7/24', 0xc6336400n, 0xc63364ffn, /^IPAddressPool "p": spec\.addresses\[0\]: "198\.51\.100\.7\/24" has host bits set; using 198\.51\.100\.0\/24 \(198\.51\.100\.0-198\.51\.100\.255\)/],
+      ['198.51.100.0/24', 0xc6336400n, 0xc63364ffn, null],
+      ['2001:db8::1/127', 0x20010db8000000000000000000000000n, 0x20010db8000000000000000000000001n, /using 2001:db8::\/127/],
+    ];
+    for (const [text, first, last, warning] of cases) {
+      const r = parsePoolObject({ name: 'p', spec: { addresses: [text] } });
+      assert.ok(r.ok, text);
+      assert.deepEqual([r.value.addresses[0]?.first, r.value.addresses[0]?.last], [first, last], text);
+      if (warning === null) assert.deepEqual(r.warnings, [], text);
+      else assert.match(r.warnings.join(' | '), warning, text);
+    }
   });
 
   void it('refuses mistakes with the field and the value named', () => {
@@ -72,7 +93,7 @@ void describe('IPAddressPool objects', { timeout: 10_000 }, () => {
     assert.match(e({}), /^IPAddressPool "p": spec\.addresses: required/);
     assert.match(e({ addresses: [] }), /spec\.addresses: is empty/);
     assert.match(e({ addresses: ['10.0.0.9-10.0.0.1'] }), /spec\.addresses\[0\]: range 10\.0\.0\.9-10\.0\.0\.1 is reversed/);
-    assert.match(e({ addresses: ['10.0.0.1/24'] }), /spec\.addresses\[0\]: CIDR 10\.0\.0\.1\/24 has host bits set \(did you mean 10\.0\.0\.0\/24\?\)/);
+    assert.match(e({ addresses: ['10.0.0.1/33'] }), /spec\.addresses\[0\]: CIDR 10\.0\.0\.1\/33: prefix length must be 0-32/);
     assert.match(e({ addresses: ['127.0.0.1'] }), /spec\.addresses\[0\]: 127\.0\.0\.1 is in 127\.0\.0\.0\/8 \(IPv4 loopback\)/);
     assert.match(e({ addresses: ['::ffff:198.51.100.1'] }), /IPv4-mapped/);
     assert.match(e({ addresses: ['10.0.0.0/24', '10.0.0.128/25'] }), /spec\.addresses: IPv4 range 10\.0\.0\.128\/25 overlaps 10\.0\.0\.0\/24 in the same pool/);

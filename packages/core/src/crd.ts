@@ -16,8 +16,8 @@
  * An invalid object never takes anything away: the version of it in force stays (and the object
  * is reported), exactly like a rejected ConfigMap edit keeps the last good config.
  */
-import { type Config, type ConfigLimits, CONFIG_LIMITS, type L2Advertisement, type Pool, type ServiceAllocation, forbiddenRange, legacyAdvertisement, usableWarning } from './config.js';
-import { familyName, parseRange, quote, type IPRange } from './ip.js';
+import { type Config, type ConfigLimits, CONFIG_LIMITS, type L2Advertisement, type Pool, type ServiceAllocation, forbiddenRange, legacyAdvertisement, parsePoolAddress, usableWarning } from './config.js';
+import { familyName, quote, type IPRange } from './ip.js';
 import { type LabelSelector, type Labels, kindOf, labelKeyProblem, labelValueProblem, matchesSelector, parseSelector, selectorKey } from './selector.js';
 
 /** An IPAddressPool as the builder reads it (decoded from the API or a file). */
@@ -179,8 +179,9 @@ export function parsePoolObject(obj: PoolObject): Parsed<Pool> {
     rawAddrs.forEach((a: unknown, i) => {
       const at = `spec.addresses[${i}]`;
       if (typeof a !== 'string') return errors.push(`${at}: must be a string (CIDR, start-end range or IP), got ${kindOf(a)}`);
-      const r = parseRange(a);
+      const r = parsePoolAddress(a);
       if (!r.ok) return errors.push(`${at}: ${r.error}`);
+      if (r.warning !== undefined) warnings.push(`${where}: ${at}: ${r.warning}`);
       const bad = forbiddenRange(r.range);
       if (bad !== undefined) return errors.push(`${at}: ${bad}`);
       addresses.push(r.range);
@@ -211,6 +212,11 @@ export function parsePoolObject(obj: PoolObject): Parsed<Pool> {
       const namespaceSelectors = selectors(sa['namespaceSelectors'], 'spec.serviceAllocation.namespaceSelectors', errors);
       const serviceSelectors = selectors(sa['serviceSelectors'], 'spec.serviceAllocation.serviceSelectors', errors);
       serviceAllocation = { priority, namespaces, namespaceSelectors, serviceSelectors };
+      if (namespaces.length === 0 && namespaceSelectors.length === 0 && serviceSelectors.length === 0) {
+        warnings.push(
+          `${where}: spec.serviceAllocation selects no namespace and no Service, so (as in MetalLB) the pool is never auto-assigned; it serves only Services that ask for it by name or IP. Add namespaces or selectors, or remove serviceAllocation to auto-assign from it`,
+        );
+      }
     }
   }
   const labels = labelsProblems(obj.labels, errors);

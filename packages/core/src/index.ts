@@ -136,3 +136,4 @@ export {
   electionHash,
   electAnnouncer,
 } from './election.js';
+export { type InForceLimits, type InForceDecode, IN_FORCE_CONFIGMAP, IN_FORCE_KEY, IN_FORCE_FORMAT, IN_FORCE_VERSION, IN_FORCE_LIMITS, encodeInForce, decodeInForce, legacyPartOf } from './in-force.js';

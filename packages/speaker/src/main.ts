@@ -9,7 +9,7 @@
  *   --lb-class [IRONLB_LB_CLASS]              only Services of this loadBalancerClass
  *   --ml-bind-addr [IRONLB_ML_BIND_ADDR]      memberlist address; default the Node's InternalIP
  *   --ml-bind-port [IRONLB_ML_BIND_PORT]      default 7946 (UDP and TCP)
- *   --ml-preset [IRONLB_ML_PRESET]            fast (default), local or lan
+ *   --ml-preset [IRONLB_ML_PRESET]            rapid (default: ~150 ms crash detection), fast, local or lan
  *   --ml-secret-key [IRONLB_ML_SECRET_KEY]    memberlist secret; default read from Secret `memberlist`
  *   --ml-allow-plaintext [IRONLB_ML_ALLOW_PLAINTEXT=true]  gossip unencrypted when no key exists
  *                                             (default: wait for the Secret, not ready)
@@ -90,7 +90,7 @@ function run(v: ReturnType<typeof parseArgs<{ options: typeof FLAGS; strict: tru
   const log = createLogger('ironlb-speaker', v['log-level'] ?? env['LOG_LEVEL'] ?? 'info');
   const nodeName = v['node-name'] ?? env['IRONLB_NODE_NAME'];
   if (nodeName === undefined || nodeName === '') fail('--node-name (or IRONLB_NODE_NAME) is required');
-  const preset = (v['ml-preset'] ?? env['IRONLB_ML_PRESET'] ?? 'fast') as PresetName;
+  const preset = (v['ml-preset'] ?? env['IRONLB_ML_PRESET'] ?? 'rapid') as PresetName;
   if (!['rapid', 'fast', 'local', 'lan'].includes(preset)) fail(`--ml-preset must be rapid, fast, local or lan, not ${preset}`);
   const ifaces = (v.interfaces ?? env['IRONLB_INTERFACES'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const excludeText = v['exclude-interfaces'] ?? env['IRONLB_EXCLUDE_INTERFACES'];

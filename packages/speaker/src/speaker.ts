@@ -38,6 +38,7 @@ import { Keyring, type PresetName, type Timing, createMemberlist, deriveKeySha25
 import type { Logger } from 'pino';
 import { type AdmissionNode, admit } from './admission.js';
 import { AnnouncementSet, type Clock, type Report, type WantedIP } from './announcements.js';
+import { InForceView, seededSources } from './in-force.js';
 import { rotationStep } from './keyrotation.js';
 import { SpeakerMetrics } from './metrics.js';
 import { decodeNodeMeta, encodeNodeMeta, keyFingerprint } from './nodemeta.js';
@@ -57,7 +58,7 @@ export interface SpeakerOptions {
   bindAddr?: string | undefined;
   /** memberlist port (UDP+TCP); default 7946. */
   bindPort?: number;
-  /** memberlist timing preset; default fast. */
+  /** memberlist timing preset; default rapid. */
   preset?: PresetName;
   /** Overrides on top of the preset. */
   timing?: Partial<Timing>;
@@ -120,11 +121,15 @@ export class Speaker {
   /** The ConfigMap's last good config (kept when its text turns invalid or empty). */
   #legacy: Config | undefined;
   readonly #objects: ConfigObjects;
+  /** The config in force the controller publishes: seeds `previous`, so both decide alike. */
+  readonly #inForce: InForceView;
   readonly #l2status: ServiceL2StatusWriter;
   /** Interfaces each held IP is announced on (for ServiceL2Status). */
   #heldInterfaces = new Map<string, readonly string[] | null>();
   /** Services with a ServiceL2Status naming this node, and since when. */
   readonly #l2Since = new Map<string, Date>();
+  /** ServiceL2Status records ("ns/name node") this node deleted for a dead node, and when (ms). */
+  readonly #l2Swept = new Map<string, number>();
   /** IPs warned about for advertised interfaces missing here, and which. */
   #missingWarned = new Map<string, string>();
   /** Every ServiceL2Status (when the CRDs are installed). */
@@ -167,6 +172,7 @@ export class Speaker {
     // IPAddressPools and L2Advertisements, when their CRDs are installed (the speaker has its own Node informer).
     this.#objects = new ConfigObjects({ kc: o.kc, log: o.log.child({ component: 'crds' }), namespace: o.namespace, mode: 'auto', health: this.health, watchNamespaces: false, watchNodes: false });
     this.#l2status = new ServiceL2StatusWriter(o.kc, { log: o.log.child({ component: 'l2status' }) });
+    this.#inForce = new InForceView({ kc: o.kc, log: o.log.child({ component: 'inForce' }), namespace: o.namespace });
   }
 
   /**
@@ -195,8 +201,13 @@ export class Speaker {
     });
     this.#secrets?.on(() => void this.#rotateKeys());
     const signal = this.#abort.signal;
-    await Promise.all([...[this.#services, this.#slices, this.#nodes, this.#configMaps, ...(this.#secrets ? [this.#secrets] : [])].map(async (i) => i.start(signal)), this.#objects.start()]);
-    this.#recomputeConfig();
+    await Promise.all([...[this.#services, this.#slices, this.#nodes, this.#configMaps, ...(this.#secrets ? [this.#secrets] : [])].map(async (i) => i.start(signal)), this.#objects.start(), this.#inForce.start(signal)]);
+    // What the controller has in force decides over what partial views computed during the start.
+    this.#recomputeConfig(true);
+    this.#inForce.onChange(() => {
+      this.#recomputeConfig(true);
+      resync();
+    });
 
     const self = await this.#waitFor(() => this.#nodes.get(this.#o.nodeName), `Node ${this.#o.nodeName} does not exist (is --node-name this node's Kubernetes name?)`);
     const bindAddr = this.#o.bindAddr ?? internalIPs(self)[0];
@@ -298,6 +309,7 @@ export class Speaker {
     for (const t of this.#timers) clearInterval(t);
     for (const i of [this.#services, this.#slices, this.#nodes, this.#configMaps, this.#secrets]) i?.stop();
     this.#objects.stop();
+    this.#inForce.stop();
     this.#l2Records?.stop();
     // The records stay: the next announcer overwrites them (a delete here would race its write).
     this.#l2status.stop();
@@ -389,7 +401,7 @@ export class Speaker {
       name: f.name,
       bindAddr: f.bindAddr,
       bindPort: f.bindPort,
-      preset: this.#o.preset ?? 'fast',
+      preset: this.#o.preset ?? 'rapid',
       ...(this.#o.timing !== undefined ? { timing: this.#o.timing } : {}),
       ...(f.key !== undefined ? { keyring: new Keyring([f.key]) } : {}),
       meta: f.meta,
@@ -509,20 +521,33 @@ export class Speaker {
 
   // ------------------------------------------------------------------ config and decisions
 
-  /** The config in force from the ConfigMap and the ironlb.io objects (the controller's rules). */
-  #recomputeConfig(): void {
+  /**
+   * The config in force from the ConfigMap and the ironlb.io objects (the controller's rules),
+   * seeded from the controller's published config in force; `adopt`: prefer that over our own.
+   */
+  #recomputeConfig(adopt = false): void {
     const inf = this.#objects.informers;
     const cm = this.#configMaps.get(this.#o.configMapName ?? 'config', this.#o.namespace);
+    const seed = seededSources({ own: this.#config, ownLegacy: this.#legacy, published: this.#inForce.config, adopt });
     const r = configFromSources({
       configMapText: cm?.data?.['config'],
-      lastGoodLegacy: this.#legacy,
+      lastGoodLegacy: seed.lastGoodLegacy,
       pools: inf?.pools.list() ?? [],
       advertisements: inf?.advertisements.list() ?? [],
-      previous: this.#config,
+      previous: seed.previous,
     });
     if (r.legacyError !== undefined) this.#log.error({ op: 'config', err: r.legacyError }, 'invalid address-pool config; keeping the last good one');
     this.metrics.configStale.set(r.legacyError !== undefined || r.problems.length > 0 ? 1 : 0);
     this.#legacy = r.legacy;
+    // What the controller published is the config in force: it ran the checks a speaker cannot
+    // (the mass-release guard refuses `address-pools: []` there, and a speaker that applied it
+    // would silence every VIP the controller keeps). Our own merge stands in only while nothing
+    // is published (an install whose controller never ran, or one older than the document).
+    const published = this.#inForce.config;
+    if (published !== undefined) {
+      this.#config = published;
+      return;
+    }
     // Nothing configured yet (no ConfigMap, no pool): we cannot tell our IPs from anyone's.
     this.#config = r.legacy === undefined && r.config.pools.length === 0 ? undefined : r.config;
   }
@@ -573,6 +598,7 @@ export class Speaker {
     this.#electedIPs = elected;
     set.reconcile(want);
     this.#syncAnnouncedMetric();
+    this.#sweepL2Records(alive);
     this.metrics.resyncSeconds.set((performance.now() - t0) / 1000);
   }
 
@@ -677,6 +703,36 @@ export class Speaker {
       },
       () => undefined,
     );
+  }
+
+  /**
+   * Deletes ServiceL2Status records that name a node gossip no longer sees alive, for Services
+   * this node does not announce: when the only node allowed to announce a Service dies, no
+   * takeover overwrites its record, and `kubectl get servicel2status` would name a dead node for
+   * good. One janitor (the first alive member by name) acts, so nodes do not race; and one record
+   * is swept at most once a minute, because in a partition each side sees the other dead and the
+   * other side rewrites its record (deleting only while the record still names that node).
+   */
+  #sweepL2Records(alive: ReadonlySet<string>): void {
+    const inf = this.#l2Records;
+    if (inf === undefined || !alive.has(this.#o.nodeName)) return;
+    let janitor = this.#o.nodeName;
+    for (const m of alive) if (m < janitor) janitor = m;
+    if (janitor !== this.#o.nodeName) return;
+    const now = Date.now();
+    for (const [k, t] of this.#l2Swept) if (now - t > 60_000) this.#l2Swept.delete(k);
+    for (const o of inf.list()) {
+      const node = o.status?.node;
+      const namespace = o.metadata?.namespace ?? '';
+      const name = o.metadata?.name ?? '';
+      const key = `${namespace}/${name}`;
+      if (node === undefined || node === '' || alive.has(node) || this.#l2Since.has(key)) continue;
+      const swept = `${key} ${node}`;
+      if (this.#l2Swept.has(swept)) continue;
+      this.#l2Swept.set(swept, now);
+      this.#log.info({ op: 'l2status', svc: key, node }, 'removing the ServiceL2Status of a node that is not alive');
+      this.#l2status.withdraw({ namespace, name }, node);
+    }
   }
 
   #serviceEvent(key: string, type: 'Normal' | 'Warning', reason: string, message: string): void {

@@ -5,11 +5,14 @@
  * Per-object rules are also enforced by the CRD schema (CEL), which works with ironlb down; here
  * they run again because the webhook is also the only check of a ConfigMap and of IPv6 order.
  *
- * Strands (a pool shrunk, deleted or re-pinned away from Services holding its IPs) are warned
- * about, or refused with `strandPolicy: refuse`; a change the controller's mass-release guard
- * would refuse is refused here whatever the policy, with the same message.
+ * Strands (a pool shrunk or deleted under Services holding its IPs) are warned about, or refused
+ * with `strandPolicy: refuse`; a change the controller's mass-release guard would refuse is
+ * refused here whatever the policy, with the same message. A serviceAllocation change strands
+ * nobody (held IPs stay whatever the rules say): Services it no longer matches are named in a warning.
  */
+import { isDeepStrictEqual } from 'node:util';
 import {
+  Allocator,
   type Config,
   type NodeInfo,
   advertisementCoversPool,
@@ -99,8 +102,29 @@ function deny(errors: readonly string[], warnings: readonly string[] = []): Admi
   return verdict(false, errors.join('; '), warnings);
 }
 
-/** Decides one admission request. */
+/**
+ * What the controller reads of an object: the spec (the ConfigMap's data). An UPDATE that leaves
+ * it as it was changes labels, annotations or finalizers only.
+ */
+function content(kind: string, o: unknown): unknown {
+  const r = o as { spec?: unknown; data?: unknown; binaryData?: unknown } | null | undefined;
+  return kind === 'ConfigMap' ? [r?.data, r?.binaryData] : r?.spec;
+}
+
+/**
+ * Decides one admission request. An UPDATE that leaves the content unchanged is always allowed:
+ * an object that is already invalid (made while the webhook was down, or by an older ironlb) must
+ * still take a label or annotation fix and lose its finalizers, or `kubectl delete` hangs. What
+ * would have been refused comes back as a warning.
+ */
 export function admit(req: AdmissionRequest, ctx: AdmissionContext): AdmissionVerdict {
+  const v = decide(req, ctx);
+  if (v.allowed || req.operation !== 'UPDATE' || req.oldObject === undefined) return v;
+  if (!isDeepStrictEqual(content(req.kind.kind, req.object), content(req.kind.kind, req.oldObject))) return v;
+  return verdict(true, undefined, [`only metadata changed, so this update is allowed; the ${req.kind.kind === 'ConfigMap' ? 'data' : 'spec'} is still not valid: ${v.message ?? 'refused'}`, ...v.warnings]);
+}
+
+function decide(req: AdmissionRequest, ctx: AdmissionContext): AdmissionVerdict {
   const kind = req.kind.kind;
   if (req.kind.group === 'ironlb.io' && kind === 'IPAddressPool') return admitPool(req, ctx);
   if (req.kind.group === 'ironlb.io' && kind === 'L2Advertisement') return admitAdvertisement(req, ctx);
@@ -154,6 +178,19 @@ function strands(
   return { errors: [], warnings: [message] };
 }
 
+/** Holders whose IPs are in `pool` under `next` although its serviceAllocation does not serve them. */
+function keptAgainstRules(next: Config, holders: readonly Holder[], pool: string): string[] {
+  const p = next.pools.find((x) => x.name === pool);
+  if (p?.serviceAllocation === undefined || holders.length === 0) return [];
+  const a = new Allocator(next);
+  const out: string[] = [];
+  for (const h of holders) {
+    const r = a.assign(h.record, h.ips);
+    if (r.ok && r.ruleMismatch !== undefined && r.allocation.pool === pool) out.push(h.record.key);
+  }
+  return out;
+}
+
 function admitPool(req: AdmissionRequest, ctx: AdmissionContext): AdmissionVerdict {
   const obj = req.operation === 'DELETE' ? req.oldObject : req.object;
   const m = meta(obj);
@@ -174,6 +211,11 @@ function admitPool(req: AdmissionRequest, ctx: AdmissionContext): AdmissionVerdi
       warnings.push(`no L2Advertisement covers IPAddressPool ${quote(name)} yet: its IPs will be allocated but not announced until one does`);
     }
     const s = strands(built.config, ctx, `this change of IPAddressPool ${quote(name)}`, m.annotations?.[MAX_RELEASE_ANNOTATION], { name, kind: 'ipaddresspool' });
+    const kept = keptAgainstRules(built.config, ctx.holders, name);
+    if (kept.length > 0) {
+      const shown = kept.slice(0, 5).join(', ') + (kept.length > 5 ? `, and ${kept.length - 5} more` : '');
+      warnings.push(`${kept.length} Service(s) holding IPs of IPAddressPool ${quote(name)} do not match its serviceAllocation (${shown}): they keep their IPs; the rules decide new allocations only`);
+    }
     return s.errors.length > 0 ? deny(s.errors, warnings) : verdict(true, undefined, [...warnings, ...s.warnings]);
   }
   if (!ctx.synced) return verdict(true, undefined, []);

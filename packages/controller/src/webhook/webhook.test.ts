@@ -111,6 +111,45 @@ void describe('admission decisions', { timeout: 20_000 }, () => {
     assert.equal(admit(req('IPAddressPool', 'CREATE', pool('b', ['banana'])), starting).allowed, false);
   });
 
+  void it('re-pinning a pool strands nobody; the Services it no longer matches are named in a warning', () => {
+    const holders = [holder('s1', '198.51.100.5'), holder('s2', '198.51.100.6')];
+    const c = context([pool('a', ['198.51.100.0/28'])], [adv('all')], holders, undefined, { strandPolicy: 'refuse' });
+    const repin = admit(req('IPAddressPool', 'UPDATE', pool('a', ['198.51.100.0/28'], { serviceAllocation: { namespaces: ['web'] } }), pool('a', ['198.51.100.0/28'])), c);
+    assert.equal(repin.allowed, true, repin.message);
+    assert.deepEqual(repin.warnings, ['2 Service(s) holding IPs of IPAddressPool "a" do not match its serviceAllocation (app/s1, app/s2): they keep their IPs; the rules decide new allocations only']);
+    const matching = admit(req('IPAddressPool', 'UPDATE', pool('a', ['198.51.100.0/28'], { serviceAllocation: { namespaces: ['app'] } }), pool('a', ['198.51.100.0/28'])), c);
+    assert.deepEqual([matching.allowed, matching.warnings], [true, []]);
+  });
+
+  // An object made while the webhook was down (or by an older ironlb) may be invalid: metadata
+  // updates of it must pass, or labels cannot be fixed and finalizers never leave.
+  void describe('an UPDATE that leaves the spec unchanged is allowed even when the object is invalid', () => {
+    const badPool = pool('b', ['198.51.100.8/29']); // overlaps "a"
+    const junkPool = pool('c', ['banana']);
+    const badAdv = adv('x', { interfaces: ['eth 0'] });
+    const cm = (text: string, extra: Record<string, unknown> = {}): unknown => ({ metadata: { name: 'config', namespace: NS, ...extra }, data: { config: text } });
+    const brokenText = 'address-pools:\n- name: p\n  protocol: bgp\n  addresses: [198.51.100.0/28]\n';
+    const meta = (o: unknown, m: Record<string, unknown>): unknown => ({ ...(o as object), metadata: { ...(o as { metadata: object }).metadata, ...m } });
+    const cases: { name: string; kind: string; old: unknown; next: unknown; allowed: boolean; text: RegExp }[] = [
+      { name: 'label on an overlapping pool', kind: 'IPAddressPool', old: badPool, next: meta(badPool, { labels: { fixed: 'yes' } }), allowed: true, text: /^only metadata changed, so this update is allowed; the spec is still not valid: IPAddressPool "b": .*overlaps/ },
+      { name: 'finalizer removed from a terminating junk pool', kind: 'IPAddressPool', old: meta(junkPool, { finalizers: ['x/y'], deletionTimestamp: '2026-01-01T00:00:00Z' }), next: meta(junkPool, { finalizers: [], deletionTimestamp: '2026-01-01T00:00:00Z' }), allowed: true, text: /spec is still not valid: .*"banana" is not a CIDR/ },
+      { name: 'annotation on a bad advertisement', kind: 'L2Advertisement', old: badAdv, next: meta(badAdv, { annotations: { note: 'x' } }), allowed: true, text: /spec is still not valid: L2Advertisement "x": spec\.interfaces\[0\]/ },
+      { name: 'annotation on a broken ConfigMap', kind: 'ConfigMap', old: cm(brokenText), next: cm(brokenText, { annotations: { 'ironlb.io/max-ip-release': '3' } }), allowed: true, text: /data is still not valid: .*BGP mode is not supported/ },
+      { name: 'a spec change that is still invalid is refused', kind: 'IPAddressPool', old: badPool, next: pool('b', ['198.51.100.4/30']), allowed: false, text: /overlaps/ },
+      { name: 'an advertisement spec change that is invalid is refused', kind: 'L2Advertisement', old: badAdv, next: adv('x', { interfaces: ['eth/1'] }), allowed: false, text: /is not an interface name/ },
+      { name: 'a ConfigMap data change that is invalid is refused', kind: 'ConfigMap', old: cm(brokenText), next: cm(brokenText + '# edit\n'), allowed: false, text: /BGP mode is not supported/ },
+      { name: 'a CREATE of an invalid object is refused', kind: 'IPAddressPool', old: undefined, next: badPool, allowed: false, text: /overlaps/ },
+    ];
+    for (const c of cases) {
+      void it(c.name, () => {
+        const v = admit(req(c.kind, c.old === undefined ? 'CREATE' : 'UPDATE', c.next, c.old), ctx);
+        assert.equal(v.allowed, c.allowed, v.message);
+        assert.match(c.allowed ? (v.warnings[0] ?? '') : (v.message ?? ''), c.text);
+        for (const w of v.warnings) assert.ok(w.length <= 240);
+      });
+    }
+  });
+
   void it('never blocks a kind it does not know', () => {
     assert.equal(admit({ uid: 'u', kind: { group: 'apps', version: 'v1', kind: 'Deployment' }, operation: 'CREATE', object: {} }, ctx).allowed, true);
   });
