@@ -20,7 +20,8 @@ const run = (what, cmd, args) => {
 
 if (process.platform !== 'linux') die('needs Linux network namespaces');
 if (process.getuid?.() !== 0) die('needs root for network namespaces (run: sudo npm run demo)');
-for (const tool of ['ip', 'curl', 'openssl', ...(cluster ? ['containerd', 'runc', 'buildah', 'mmdebstrap', 'iptables'] : [])]) if (!has(tool)) die(`needs \`${tool}\`: run \`bash scripts/setup.sh\` first`);
+for (const tool of ['ip', 'curl', 'openssl', ...(cluster ? ['containerd', 'runc', 'buildah', 'mmdebstrap', 'iptables'] : [])])
+  if (!has(tool)) die(`needs \`${tool}\`: run \`bash scripts/setup.sh\` first`);
 if (!existsSync(join(root, 'node_modules'))) run('installing npm dependencies', 'npm', ['ci', '--no-audit', '--no-fund']);
 const built = ['controller', 'speaker'].every((p) => existsSync(join(root, 'packages', p, 'bundle', 'main.mjs'))) && existsSync(join(root, 'packages/speaker/bundle/ironlb_packet.node'));
 if (!built) run('building', 'npm', ['run', 'build']);

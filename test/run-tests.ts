@@ -87,11 +87,7 @@ function main(): void {
   // Not in the other phases: the runner hands NODE_V8_COVERAGE to child processes, and every
   // speaker and controller a lab test starts would then write coverage data as it runs.
   const coverage = what === 'unit' ? ['--experimental-test-coverage', '--enable-source-maps'] : [];
-  run(
-    process.execPath,
-    ['--import', 'tsx', '--test', ...coverage, '--test-reporter=spec', '--test-concurrency=1', `--test-timeout=${perTestMs}`, '--test-force-exit', ...files],
-    totalMs,
-  );
+  run(process.execPath, ['--import', 'tsx', '--test', ...coverage, '--test-reporter=spec', '--test-concurrency=1', `--test-timeout=${perTestMs}`, '--test-force-exit', ...files], totalMs);
 }
 
 main();

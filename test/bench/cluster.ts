@@ -79,11 +79,25 @@ export default async function bench(ctx: BenchContext): Promise<void> {
     const podDelete: number[] = [];
     const nodeCut: number[] = [];
     for (let i = 0; i < trials; i++) {
-      podDelete.push(await failover(c, vip, (n) => {
-        const pod = c.kubectl(['-n', 'ironlb-system', 'get', 'pods', '-l', 'app.kubernetes.io/component=speaker', '--field-selector', `spec.nodeName=${n.name}`, '-o', 'name']).trim();
-        c.kubectl(['-n', 'ironlb-system', 'delete', pod, '--wait=false']);
-      }, () => {}));
-      nodeCut.push(await failover(c, vip, (n) => c.setLink(n, false), (n) => c.setLink(n, true)));
+      podDelete.push(
+        await failover(
+          c,
+          vip,
+          (n) => {
+            const pod = c.kubectl(['-n', 'ironlb-system', 'get', 'pods', '-l', 'app.kubernetes.io/component=speaker', '--field-selector', `spec.nodeName=${n.name}`, '-o', 'name']).trim();
+            c.kubectl(['-n', 'ironlb-system', 'delete', pod, '--wait=false']);
+          },
+          () => {},
+        ),
+      );
+      nodeCut.push(
+        await failover(
+          c,
+          vip,
+          (n) => c.setLink(n, false),
+          (n) => c.setLink(n, true),
+        ),
+      );
       ctx.log(`trial ${i + 1}: pod delete ${podDelete.at(-1)?.toFixed(0)} ms, node cut ${nodeCut.at(-1)?.toFixed(0)} ms`);
     }
     ctx.emit({ metric: 'pod_delete_failover_ms', value: Math.round(quantile(podDelete, 0.5)), unit: 'ms' });

@@ -106,7 +106,9 @@ export default async function bench(ctx: BenchContext): Promise<void> {
       const name = `c${i}`;
       await core.createNamespacedService({ namespace: 'crd', body: { ...body(name), metadata: { name, annotations: { 'ironlb.io/address-pool': `p${i}` } } } });
       const t0 = performance.now();
-      await apply(kc, [{ apiVersion: 'ironlb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: `p${i}`, namespace: 'ironlb-system' }, spec: { addresses: [`2001:db8::2:${(i + 1).toString(16)}`] } }]);
+      await apply(kc, [
+        { apiVersion: 'ironlb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: `p${i}`, namespace: 'ironlb-system' }, spec: { addresses: [`2001:db8::2:${(i + 1).toString(16)}`] } },
+      ]);
       await untilSeen(`crd/${name}`, 30_000);
       crdLatencies.push((seen.get(`crd/${name}`) ?? NaN) - t0);
     }

@@ -75,15 +75,23 @@ export default async function bench(ctx: BenchContext): Promise<void> {
     await createServiceWithEndpoints(sys, 'bench', 'web', sys.lab.nodes);
     const [vip] = await waitIngress(sys, 'bench', 'web');
     if (vip === undefined) throw new Error('no VIP');
-    const order = electionOrder(vip, sys.lab.nodes.map((n) => n.name));
+    const order = electionOrder(
+      vip,
+      sys.lab.nodes.map((n) => n.name),
+    );
     const winner = sys.lab.nodes.find((n) => n.name === order[0]);
     if (winner === undefined) throw new Error('no winner');
     const probe = new Probe(sys, vip);
     const settle = async (): Promise<void> => {
-      await until('the winner to answer alone', () => {
-        const macs = arpResponders(sys.lab, vip, 1);
-        return macs.length === 1 && nodeByMac(sys.lab, macs[0])?.name === winner.name && probe.current() === winner.name;
-      }, 30_000, 200);
+      await until(
+        'the winner to answer alone',
+        () => {
+          const macs = arpResponders(sys.lab, vip, 1);
+          return macs.length === 1 && nodeByMac(sys.lab, macs[0])?.name === winner.name && probe.current() === winner.name;
+        },
+        30_000,
+        200,
+      );
       await new Promise((r) => setTimeout(r, 1500));
     };
     await settle();

@@ -55,14 +55,22 @@ export default async function bench(ctx: BenchContext): Promise<void> {
   try {
     await createServiceWithEndpoints(sys, 'bench', 'web', sys.lab.nodes);
     const [vip = ''] = await waitIngress(sys, 'bench', 'web');
-    const order = electionOrder(vip, sys.lab.nodes.map((n) => n.name));
+    const order = electionOrder(
+      vip,
+      sys.lab.nodes.map((n) => n.name),
+    );
     const winner = sys.lab.nodes.find((n) => n.name === order[0]) as LabNode;
     const settle = async (): Promise<void> => {
       for (const n of sys.lab.nodes) await waitSpeakerMembers(sys.lab, n, 3, 60_000);
-      await until('the winner answering alone', () => {
-        const macs = arpResponders(sys.lab, vip, 1);
-        return macs.length === 1 && nodeByMac(sys.lab, macs[0])?.name === winner.name;
-      }, 60_000, 200);
+      await until(
+        'the winner answering alone',
+        () => {
+          const macs = arpResponders(sys.lab, vip, 1);
+          return macs.length === 1 && nodeByMac(sys.lab, macs[0])?.name === winner.name;
+        },
+        60_000,
+        200,
+      );
     };
     await settle();
 
@@ -139,7 +147,12 @@ export default async function bench(ctx: BenchContext): Promise<void> {
       const probe = await startArpProbe(sys.lab, vip, 50);
       const rule = (add: boolean): void => {
         for (const proto of ['udp', 'tcp']) {
-          for (const [chain, flag] of [['INPUT', '--dport'], ['OUTPUT', '--dport'], ['INPUT', '--sport'], ['OUTPUT', '--sport']]) {
+          for (const [chain, flag] of [
+            ['INPUT', '--dport'],
+            ['OUTPUT', '--dport'],
+            ['INPUT', '--sport'],
+            ['OUTPUT', '--sport'],
+          ]) {
             sys.lab.exec(winner.netns, 'iptables', [add ? '-A' : '-D', chain ?? '', '-p', proto, flag ?? '', '7946', '-j', 'DROP']);
           }
         }

@@ -46,7 +46,10 @@ function arg(args: string[], name: string): string | undefined {
 
 function rates(text: string | undefined, dflt: number[]): number[] {
   if (text === undefined) return dflt;
-  const out = text.split(',').map(Number).filter((n) => Number.isFinite(n) && n > 0 && n <= 2_000_000);
+  const out = text
+    .split(',')
+    .map(Number)
+    .filter((n) => Number.isFinite(n) && n > 0 && n <= 2_000_000);
   if (out.length === 0) throw new Error(`bad rate list "${text}"`);
   return out;
 }
@@ -108,9 +111,11 @@ export default async function bench(ctx: BenchContext): Promise<void> {
         cpuPercent: Math.round((100 * cpu) / wall),
         cpuUsPerRequest: received > 0 ? Math.round((cpu * 1e7) / received) / 10 : 0,
       };
-      ctx.log(`${mode} ${rate}/s: sent ${res.sent}, answered ${res.answered} (${res.answeredPerS}/s), ` +
-        `socket drops ${step.socketDrops}, p50 ${res.p50Us} µs, p99 ${res.p99Us} µs, cpu ${step.cpuPercent} % ` +
-        `(${step.cpuUsPerRequest} µs/request)`);
+      ctx.log(
+        `${mode} ${rate}/s: sent ${res.sent}, answered ${res.answered} (${res.answeredPerS}/s), ` +
+          `socket drops ${step.socketDrops}, p50 ${res.p50Us} µs, p99 ${res.p99Us} µs, cpu ${step.cpuPercent} % ` +
+          `(${step.cpuUsPerRequest} µs/request)`,
+      );
       return step;
     };
 
@@ -121,8 +126,7 @@ export default async function bench(ctx: BenchContext): Promise<void> {
       const sniffer = await startSniffer(lab, 'node', { mode, durationMs: stepMs + 1000 });
       const lat = await run(mode, latencyRate);
       const node = await sniffer.result;
-      ctx.log(`${mode} ${latencyRate}/s on the node: ${node.matched} of ${node.requests} requests matched, ` +
-        `p50 ${node.p50Us} µs, p99 ${node.p99Us} µs, p99.9 ${node.p999Us} µs`);
+      ctx.log(`${mode} ${latencyRate}/s on the node: ${node.matched} of ${node.requests} requests matched, ` + `p50 ${node.p50Us} µs, p99 ${node.p99Us} µs, p99.9 ${node.p999Us} µs`);
       ctx.emit({ metric: `${mode}_reply_p50_us`, value: lat.res.p50Us, unit: 'us' });
       ctx.emit({ metric: `${mode}_reply_p99_us`, value: lat.res.p99Us, unit: 'us' });
       ctx.emit({ metric: `${mode}_node_p50_us`, value: node.p50Us, unit: 'us' });

@@ -80,14 +80,18 @@ async function detection(c: SimCluster, trials: number, log: (m: string) => void
     await c.kill(victim);
     const survivors = c.nodes.filter((n) => n.up);
     const seenAt = new Map<SimNode, number>();
-    const ok = await c.clock.advanceUntil(() => {
-      for (const s of survivors) {
-        if (seenAt.has(s)) continue;
-        const e = s.events.find((ev) => ev.t >= at && ev.type === 'leave' && ev.member.name === victim.name);
-        if (e !== undefined) seenAt.set(s, e.t);
-      }
-      return seenAt.size === survivors.length;
-    }, 120_000, 20);
+    const ok = await c.clock.advanceUntil(
+      () => {
+        for (const s of survivors) {
+          if (seenAt.has(s)) continue;
+          const e = s.events.find((ev) => ev.t >= at && ev.type === 'leave' && ev.member.name === victim.name);
+          if (e !== undefined) seenAt.set(s, e.t);
+        }
+        return seenAt.size === survivors.length;
+      },
+      120_000,
+      20,
+    );
     if (ok === undefined) log(`trial ${t}: ${victim.name} not declared dead by all within 120 s`);
     samples.push(Math.max(...seenAt.values()) - at);
     // Forget the dead member's events to keep scans short.
@@ -123,7 +127,10 @@ async function falsePositives(c: SimCluster, loss: number, windowS: number): Pro
 }
 
 async function sizes(ctx: BenchContext, s: Setup): Promise<void> {
-  const list = (arg(ctx.args, 'sizes') ?? '100,500,1000').split(',').map(Number).filter((n) => n >= 3);
+  const list = (arg(ctx.args, 'sizes') ?? '100,500,1000')
+    .split(',')
+    .map(Number)
+    .filter((n) => n >= 3);
   const trials = num(ctx.args, 'trials', 10);
   const windowS = num(ctx.args, 'window', 30);
   for (const n of list) {
@@ -186,7 +193,9 @@ async function tradeoff(ctx: BenchContext, seed: number): Promise<void> {
       await c.run(fresh.ml.join([`${up[0]?.addr}:7946`]));
       await converge(c, 30_000);
     }
-    ctx.log(`tradeoff ${cand.name}: p50 ${quantile(d, 0.5)} p99 ${quantile(d, 0.99)} max ${Math.max(...d)} ms; 1% loss ${fp1.suspicions.toFixed(0)} susp/h ${fp1.deaths.toFixed(1)} deaths/h; 5% loss ${fp5.suspicions.toFixed(0)} susp/h ${fp5.deaths.toFixed(1)} deaths/h`);
+    ctx.log(
+      `tradeoff ${cand.name}: p50 ${quantile(d, 0.5)} p99 ${quantile(d, 0.99)} max ${Math.max(...d)} ms; 1% loss ${fp1.suspicions.toFixed(0)} susp/h ${fp1.deaths.toFixed(1)} deaths/h; 5% loss ${fp5.suspicions.toFixed(0)} susp/h ${fp5.deaths.toFixed(1)} deaths/h`,
+    );
     ctx.emit({ metric: `tradeoff_${cand.name}_detect3_p50_ms`, value: Math.round(quantile(d, 0.5)), unit: 'ms' });
     ctx.emit({ metric: `tradeoff_${cand.name}_detect3_p99_ms`, value: Math.round(quantile(d, 0.99)), unit: 'ms' });
     ctx.emit({ metric: `tradeoff_${cand.name}_false_suspicions_per_h_loss1`, value: Math.round(fp1.suspicions), unit: '1/h' });

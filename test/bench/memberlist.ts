@@ -42,9 +42,14 @@ interface Member {
   peer: Peer;
 }
 
-const isLeaveDead = (name: string) => (l: Line): boolean =>
-  l.ev === 'leave' && (l.node as { name?: string; state?: string } | undefined)?.name === name && (l.node as { state?: string }).state === 'dead';
-const isJoin = (name: string) => (l: Line): boolean => l.ev === 'join' && (l.node as { name?: string } | undefined)?.name === name;
+const isLeaveDead =
+  (name: string) =>
+  (l: Line): boolean =>
+    l.ev === 'leave' && (l.node as { name?: string; state?: string } | undefined)?.name === name && (l.node as { state?: string }).state === 'dead';
+const isJoin =
+  (name: string) =>
+  (l: Line): boolean =>
+    l.ev === 'join' && (l.node as { name?: string } | undefined)?.name === name;
 
 /** Preset and timing overrides of every member (--preset, --timing). */
 let presetArgs: string[] = ['--preset', 'fast'];
@@ -160,7 +165,9 @@ async function falseSuspicions(ctx: BenchContext, windowS: number, busyLoops: nu
   const tcpSaves = ms.reduce((a, m, i) => a + statsAt(m, marks[i] ?? 0, 'tcpFallbackSuccesses') - (tcp0[i] ?? 0), 0);
   const deaths = ms.reduce((a, m, i) => a + m.peer.lines.slice(marks[i]).filter((l) => l.ev === 'leave').length, 0);
   const [load1] = loadavg();
-  ctx.log(`false-suspicion window: ${windowS} s, ${members} members (${presetArgs.slice(1).join(' ')}), ${busyLoops} core(s) pegged by busy loops; failed probes ${suspicions}, false deaths ${deaths}, probes saved by a TCP ack ${tcpSaves} / by stallGrace ${stalls}; 1-min load average at the end ${load1?.toFixed(2)} on ${cpus().length} cores`);
+  ctx.log(
+    `false-suspicion window: ${windowS} s, ${members} members (${presetArgs.slice(1).join(' ')}), ${busyLoops} core(s) pegged by busy loops; failed probes ${suspicions}, false deaths ${deaths}, probes saved by a TCP ack ${tcpSaves} / by stallGrace ${stalls}; 1-min load average at the end ${load1?.toFixed(2)} on ${cpus().length} cores`,
+  );
   ctx.emit({ metric: 'false_suspicions_per_h', value: (suspicions * 3600) / windowS, unit: '1/h' });
   ctx.emit({ metric: 'false_deaths_per_h', value: (deaths * 3600) / windowS, unit: '1/h' });
   for (const m of ms) m.peer.proc.kill('SIGKILL');

@@ -32,9 +32,11 @@ function cpuTicks(pid: number): number {
 /** Runs fn over items with at most `k` in flight. */
 async function pool<T>(items: T[], k: number, fn: (t: T) => Promise<unknown>): Promise<void> {
   let i = 0;
-  await Promise.all(Array.from({ length: k }, async () => {
-    while (i < items.length) await fn(items[i++] as T);
-  }));
+  await Promise.all(
+    Array.from({ length: k }, async () => {
+      while (i < items.length) await fn(items[i++] as T);
+    }),
+  );
 }
 
 export default async function bench(ctx: BenchContext): Promise<void> {
@@ -68,20 +70,30 @@ export default async function bench(ctx: BenchContext): Promise<void> {
         },
       });
     });
-    await until('every Service has its IP', async () => {
-      const list = await sys.core.listNamespacedService({ namespace: ns });
-      return list.items.filter((s) => (s.status?.loadBalancer?.ingress ?? []).length > 0).length === n;
-    }, 600_000, 1000);
+    await until(
+      'every Service has its IP',
+      async () => {
+        const list = await sys.core.listNamespacedService({ namespace: ns });
+        return list.items.filter((s) => (s.status?.loadBalancer?.ingress ?? []).length > 0).length === n;
+      },
+      600_000,
+      1000,
+    );
     const createS = (performance.now() - t0) / 1000;
     ctx.log(`${n} Services with endpoints in ${createS.toFixed(1)} s`);
-    await until('every IP announced by some speaker', () => {
-      let total = 0;
-      for (const node of sys.lab.nodes) {
-        const m = speakerMetrics(sys.lab, node);
-        total += m.split('\n').filter((l) => l.startsWith('ironlb_speaker_announced{')).length;
-      }
-      return total >= n;
-    }, 300_000, 2000);
+    await until(
+      'every IP announced by some speaker',
+      () => {
+        let total = 0;
+        for (const node of sys.lab.nodes) {
+          const m = speakerMetrics(sys.lab, node);
+          total += m.split('\n').filter((l) => l.startsWith('ironlb_speaker_announced{')).length;
+        }
+        return total >= n;
+      },
+      300_000,
+      2000,
+    );
     for (const node of sys.lab.nodes) await waitSpeakerMembers(sys.lab, node, 3, 60_000);
     (globalThis as { gc?: () => void }).gc?.();
     const pids = sys.lab.nodes.map((node) => sys.speakers.get(node.name)?.pid ?? 0);

@@ -40,7 +40,10 @@ export default async function bench(ctx: BenchContext): Promise<void> {
   try {
     await createServiceWithEndpoints(sys, 'bench', 'web', sys.lab.nodes);
     const [vip = ''] = await waitIngress(sys, 'bench', 'web');
-    const order = electionOrder(vip, sys.lab.nodes.map((n) => n.name));
+    const order = electionOrder(
+      vip,
+      sys.lab.nodes.map((n) => n.name),
+    );
     const node = (name: string | undefined): LabNode => sys.lab.nodes.find((n) => n.name === name) as LabNode;
     const settle = async (): Promise<void> => {
       for (const n of sys.lab.nodes) await waitSpeakerMembers(sys.lab, n, 3, 60_000);
@@ -67,10 +70,15 @@ export default async function bench(ctx: BenchContext): Promise<void> {
       const probe = await startArpProbe(sys.lab, vip, 5, 60_000);
       const t0 = probe.elapsed();
       sys.startSpeaker(winner);
-      await until('an ARP answer', async () => {
-        const up = await readyz(winner);
-        return up ? true : undefined;
-      }, 60_000, 20);
+      await until(
+        'an ARP answer',
+        async () => {
+          const up = await readyz(winner);
+          return up ? true : undefined;
+        },
+        60_000,
+        20,
+      );
       await sleep(1500);
       const r = await probe.stop();
       const firstAnswered = firstAnsweredAt(r, t0);

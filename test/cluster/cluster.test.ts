@@ -16,7 +16,21 @@ import { after, before, describe, test } from 'node:test';
 import { eventually, sleep } from '../integration/helpers.js';
 import { type Cluster, type ClusterNode, IRONLB_IMAGE, startCluster } from './cluster.js';
 import { helmBin } from './packaging.js';
-import { Probe, announcer, httpText, deployWeb, speakerMetricsText, exposeWeb, fetchFromClient, installIronlb, monoMs, setPolicy, waitExternalIp, waitIronlbReady, waitSpeakersJoined } from './scenario.js';
+import {
+  Probe,
+  announcer,
+  httpText,
+  deployWeb,
+  speakerMetricsText,
+  exposeWeb,
+  fetchFromClient,
+  installIronlb,
+  monoMs,
+  setPolicy,
+  waitExternalIp,
+  waitIronlbReady,
+  waitSpeakersJoined,
+} from './scenario.js';
 import { leftovers } from './teardown.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -26,16 +40,22 @@ describe('ironlb on a real cluster', { timeout: 30 * 60_000 }, () => {
   let c: Cluster;
   let vip = '';
 
-  before(async () => {
-    c = await startCluster({ nodes: 2, log });
-  }, { timeout: 45 * 60_000 });
+  before(
+    async () => {
+      c = await startCluster({ nodes: 2, log });
+    },
+    { timeout: 45 * 60_000 },
+  );
 
-  after(async () => {
-    if (c === undefined) return;
-    const record = c.record;
-    await c.stop();
-    assert.deepEqual(leftovers(record), [], 'teardown left something behind');
-  }, { timeout: 120_000 });
+  after(
+    async () => {
+      if (c === undefined) return;
+      const record = c.record;
+      await c.stop();
+      assert.deepEqual(leftovers(record), [], 'teardown left something behind');
+    },
+    { timeout: 120_000 },
+  );
 
   /** The node that is not `n`. */
   const other = (n: ClusterNode): ClusterNode => c.nodes.find((x) => x !== n) ?? n;
@@ -64,18 +84,28 @@ describe('ironlb on a real cluster', { timeout: 30 * 60_000 }, () => {
 
     // Cluster policy: any node forwards to any Pod (kube-proxy SNATs, so the Pod sees a node address).
     const seen = new Set<string>();
-    await eventually('answers from both web Pods through the VIP', () => {
-      const body = fetchFromClient(c, vip);
-      if (body !== undefined) seen.add(/pod=(\S+)/.exec(body)?.[1] ?? '');
-      return seen.size === 2;
-    }, 60_000, 100);
+    await eventually(
+      'answers from both web Pods through the VIP',
+      () => {
+        const body = fetchFromClient(c, vip);
+        if (body !== undefined) seen.add(/pod=(\S+)/.exec(body)?.[1] ?? '');
+        return seen.size === 2;
+      },
+      60_000,
+      100,
+    );
 
     // Local policy: only the announcing node's Pod answers, and it sees the client's own address.
     setPolicy(c, 'web', 'Local');
-    const body = await eventually('an answer with the client address preserved', () => {
-      const b = fetchFromClient(c, vip);
-      return b?.includes(`client=${c.client.ipv4}:`) === true ? b : undefined;
-    }, 60_000, 200);
+    const body = await eventually(
+      'an answer with the client address preserved',
+      () => {
+        const b = fetchFromClient(c, vip);
+        return b?.includes(`client=${c.client.ipv4}:`) === true ? b : undefined;
+      },
+      60_000,
+      200,
+    );
     const node = await announcing();
     assert.match(body, new RegExp(`node=${node.name} `), 'Local: served on the announcing node');
     setPolicy(c, 'web', 'Cluster');
@@ -83,7 +113,10 @@ describe('ironlb on a real cluster', { timeout: 30 * 60_000 }, () => {
 
   test('kubectl logs, kubectl get events and the metrics endpoints work as the README says', { timeout: 3 * 60_000 }, async () => {
     const controllerLog = c.kubectl(['-n', 'ironlb-system', 'logs', 'deploy/controller', '--tail=200']);
-    const lines = controllerLog.trim().split('\n').filter((l) => l.startsWith('{'));
+    const lines = controllerLog
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('{'));
     assert.ok(lines.length > 0, 'JSON log lines');
     for (const l of lines) JSON.parse(l);
     assert.match(c.kubectl(['-n', 'ironlb-system', 'logs', 'ds/speaker', '--tail=200']), /"op":"/);
@@ -143,7 +176,13 @@ describe('ironlb on a real cluster', { timeout: 30 * 60_000 }, () => {
       const r = await probe.stop();
       const t0 = marks[0]?.[1] ?? 0;
       const rel = (ms: number): string => `${((ms - t0) / 1000).toFixed(2)} s`;
-      const failed = probe.failures.length > 0 ? `: ${probe.failures.slice(0, 5).map(([ft, why]) => `${why} at ${rel(ft)}`).join(', ')} (${marks.map(([m, mt]) => `${m} ${rel(mt)}`).join(', ')})` : '';
+      const failed =
+        probe.failures.length > 0
+          ? `: ${probe.failures
+              .slice(0, 5)
+              .map(([ft, why]) => `${why} at ${rel(ft)}`)
+              .join(', ')} (${marks.map(([m, mt]) => `${m} ${rel(mt)}`).join(', ')})`
+          : '';
       t.diagnostic(`probe: ${r.ok} answered, ${r.fail} failed, probe stalled ${r.maxLagMs} ms at most${failed}`);
       assert.ok(r.ok > 100, 'the probe ran');
       assert.equal(r.fail, 0, 'no request failed during the rollouts');
@@ -155,7 +194,13 @@ describe('ironlb on a real cluster', { timeout: 30 * 60_000 }, () => {
 
   /** Runs a fault against the announcing node under ETP=Local (so the answering node is the
    * announcing node) and returns how long until the other node answered. */
-  const failover = async (t: { diagnostic: (m: string) => void }, what: string, fault: (n: ClusterNode) => Promise<void> | void, undo: (n: ClusterNode) => Promise<void> | void, timeoutMs: number): Promise<void> => {
+  const failover = async (
+    t: { diagnostic: (m: string) => void },
+    what: string,
+    fault: (n: ClusterNode) => Promise<void> | void,
+    undo: (n: ClusterNode) => Promise<void> | void,
+    timeoutMs: number,
+  ): Promise<void> => {
     setPolicy(c, 'web', 'Local');
     await waitSpeakersJoined(c);
     const probe = new Probe(c, vip);
@@ -180,18 +225,36 @@ describe('ironlb on a real cluster', { timeout: 30 * 60_000 }, () => {
   };
 
   test('speaker Pod deleted: the VIP fails over', { timeout: 5 * 60_000 }, async (t) => {
-    await failover(t, 'speaker Pod deleted', (n) => {
-      const pod = c.kubectl(['-n', 'ironlb-system', 'get', 'pods', '-l', 'app.kubernetes.io/component=speaker', '--field-selector', `spec.nodeName=${n.name}`, '-o', 'name']).trim();
-      c.kubectl(['-n', 'ironlb-system', 'delete', pod, '--wait=false']);
-    }, () => {}, 60_000);
+    await failover(
+      t,
+      'speaker Pod deleted',
+      (n) => {
+        const pod = c.kubectl(['-n', 'ironlb-system', 'get', 'pods', '-l', 'app.kubernetes.io/component=speaker', '--field-selector', `spec.nodeName=${n.name}`, '-o', 'name']).trim();
+        c.kubectl(['-n', 'ironlb-system', 'delete', pod, '--wait=false']);
+      },
+      () => {},
+      60_000,
+    );
   });
 
   test('node link cut: the VIP fails over', { timeout: 5 * 60_000 }, async (t) => {
-    await failover(t, 'node link cut', (n) => c.setLink(n, false), (n) => c.setLink(n, true), 60_000);
+    await failover(
+      t,
+      'node link cut',
+      (n) => c.setLink(n, false),
+      (n) => c.setLink(n, true),
+      60_000,
+    );
   });
 
   test('kubelet stopped: traffic keeps flowing, and the VIP moves once the node is NotReady', { timeout: 6 * 60_000 }, async (t) => {
-    await failover(t, 'kubelet stopped', (n) => c.stopKubelet(n), (n) => c.startKubelet(n), 150_000);
+    await failover(
+      t,
+      'kubelet stopped',
+      (n) => c.stopKubelet(n),
+      (n) => c.startKubelet(n),
+      150_000,
+    );
   });
 
   // While the drained node's Pod terminates (ready=false, serving=true) the other node has a ready
@@ -200,10 +263,22 @@ describe('ironlb on a real cluster', { timeout: 30 * 60_000 }, () => {
     setPolicy(c, 'web', 'Local');
     await waitSpeakersJoined(c);
     // A ready web Pod on each node (after the earlier faults), so the other node can take the VIP.
-    await eventually('a ready web Pod on each node', () => {
-      const ready = c.kubectl(['get', 'pods', '-l', 'app=web', '-o', 'jsonpath={range .items[*]}{.spec.nodeName} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}']);
-      return new Set(ready.split('\n').filter((l) => l.endsWith(' True')).map((l) => l.split(' ')[0])).size === c.nodes.length;
-    }, 120_000, 500);
+    await eventually(
+      'a ready web Pod on each node',
+      () => {
+        const ready = c.kubectl(['get', 'pods', '-l', 'app=web', '-o', 'jsonpath={range .items[*]}{.spec.nodeName} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}']);
+        return (
+          new Set(
+            ready
+              .split('\n')
+              .filter((l) => l.endsWith(' True'))
+              .map((l) => l.split(' ')[0]),
+          ).size === c.nodes.length
+        );
+      },
+      120_000,
+      500,
+    );
     const probe = new Probe(c, vip);
     let victim: ClusterNode | undefined;
     try {
@@ -213,14 +288,19 @@ describe('ironlb on a real cluster', { timeout: 30 * 60_000 }, () => {
       const pod = c.kubectl(['get', 'pods', '-l', 'app=web', '--field-selector', `spec.nodeName=${victim.name}`, '-o', 'name']).trim();
       const t0 = monoMs();
       c.kubectl(['drain', victim.name, '--ignore-daemonsets', '--delete-emptydir-data', '--timeout=120s'], { timeoutMs: 130_000 });
-      const tGone = await eventually(`${pod} gone`, () => {
-        try {
-          c.kubectl(['get', pod]);
-          return undefined;
-        } catch {
-          return monoMs();
-        }
-      }, 60_000, 100);
+      const tGone = await eventually(
+        `${pod} gone`,
+        () => {
+          try {
+            c.kubectl(['get', pod]);
+            return undefined;
+          } catch {
+            return monoMs();
+          }
+        },
+        60_000,
+        100,
+      );
       const tMoved = await probe.otherNodeAfter(t0, victim.name, 60_000);
       await sleep(500);
       const r = await probe.stop();
@@ -240,7 +320,22 @@ describe('ironlb on a real cluster', { timeout: 30 * 60_000 }, () => {
     const helm = helmBin();
     c.kubectl(['delete', '-f', join(root, 'deploy/ironlb.yaml'), '--wait=true', '--timeout=120s'], { timeoutMs: 130_000 });
     const env = { KUBECONFIG: c.kubeconfigPath };
-    execFileSync(helm, ['install', 'ironlb', join(root, 'deploy/helm/ironlb'), '--wait', '--timeout', '3m', '--set', 'logLevel=debug', '--set-json', 'addressPools=[{"name":"default","protocol":"layer2","addresses":["198.51.100.200-198.51.100.250"]}]'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 200_000 });
+    execFileSync(
+      helm,
+      [
+        'install',
+        'ironlb',
+        join(root, 'deploy/helm/ironlb'),
+        '--wait',
+        '--timeout',
+        '3m',
+        '--set',
+        'logLevel=debug',
+        '--set-json',
+        'addressPools=[{"name":"default","protocol":"layer2","addresses":["198.51.100.200-198.51.100.250"]}]',
+      ],
+      { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 200_000 },
+    );
     waitIronlbReady(c);
     assert.match(c.kubectl(['-n', 'ironlb-system', 'get', 'ds', 'speaker', '-o', 'jsonpath={.spec.template.spec.containers[0].args}']), /--log-level=debug/);
     assert.equal(await waitExternalIp(c, 'web'), vip, 'the IP survived the reinstall');

@@ -53,7 +53,9 @@ export interface ImageArchives {
 /** Builds (or finds cached) kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kubelet,
  * kube-proxy and kubectl; returns their directory. */
 export function clusterBinDir(): string {
-  const out = execFileSync('bash', [join(here, '../controlplane/build.sh'), 'cluster'], { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim();
+  const out = execFileSync('bash', [join(here, '../controlplane/build.sh'), 'cluster'], { stdio: ['ignore', 'pipe', 'inherit'] })
+    .toString()
+    .trim();
   const dir = out.split('\n').pop() ?? '';
   for (const b of ['kubelet', 'kube-proxy', 'kube-controller-manager', 'kube-scheduler', 'kubectl']) {
     if (!existsSync(join(dir, b))) throw new Error(`cluster build did not produce ${b} (got "${dir}")`);
@@ -63,7 +65,9 @@ export function clusterBinDir(): string {
 
 /** Builds (or finds cached) the images with buildah: see images.sh. */
 export function buildImages(): ImageArchives {
-  const out = execFileSync('bash', [join(here, 'images.sh')], { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20, timeout: 40 * 60_000 }).toString().trim();
+  const out = execFileSync('bash', [join(here, 'images.sh')], { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20, timeout: 40 * 60_000 })
+    .toString()
+    .trim();
   return JSON.parse(out.split('\n').pop() ?? '{}') as ImageArchives;
 }
 
@@ -269,7 +273,11 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   };
   const logTail = (component: string, lines = 30): string => {
     try {
-      return readFileSync(join(dir, 'logs', `${component.replaceAll('/', '-')}.log`), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+      return readFileSync(join(dir, 'logs', `${component.replaceAll('/', '-')}.log`), 'utf8')
+        .trimEnd()
+        .split('\n')
+        .slice(-lines)
+        .join('\n');
     } catch {
       return '(no log)';
     }
@@ -377,21 +385,32 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     const proxyKc = writeKubeconfig('kube-proxy', ids.proxy.user, ids.proxy.token);
     mkdirSync(join(dir, 'certs'), { recursive: true });
     startProc('kube-controller-manager', join(binDir, 'kube-controller-manager'), [
-      `--kubeconfig=${kcmKc}`, `--authentication-kubeconfig=${kcmKc}`, `--authorization-kubeconfig=${kcmKc}`,
-      '--bind-address=127.0.0.1', `--secure-port=${await freePort()}`, `--cert-dir=${join(dir, 'certs')}`,
+      `--kubeconfig=${kcmKc}`,
+      `--authentication-kubeconfig=${kcmKc}`,
+      `--authorization-kubeconfig=${kcmKc}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${await freePort()}`,
+      `--cert-dir=${join(dir, 'certs')}`,
       '--leader-elect=false',
       // Each controller acts as its own ServiceAccount, as kubeadm runs it.
       '--use-service-account-credentials=true',
-      `--root-ca-file=${cp.files.caCert}`, `--service-account-private-key-file=${cp.files.saKey}`,
+      `--root-ca-file=${cp.files.caCert}`,
+      `--service-account-private-key-file=${cp.files.saKey}`,
       `--cluster-cidr=${record.podCidr}`,
       // NotReady after one lease without renewal (the kubelet renews every quarter lease).
-      '--node-monitor-period=2s', `--node-monitor-grace-period=${leaseS}s`,
+      '--node-monitor-period=2s',
+      `--node-monitor-grace-period=${leaseS}s`,
       '--v=1',
     ]);
     startProc('kube-scheduler', join(binDir, 'kube-scheduler'), [
-      `--kubeconfig=${schedKc}`, `--authentication-kubeconfig=${schedKc}`, `--authorization-kubeconfig=${schedKc}`,
-      '--bind-address=127.0.0.1', `--secure-port=${await freePort()}`, `--cert-dir=${join(dir, 'certs')}`,
-      '--leader-elect=false', '--v=1',
+      `--kubeconfig=${schedKc}`,
+      `--authentication-kubeconfig=${schedKc}`,
+      `--authorization-kubeconfig=${schedKc}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${await freePort()}`,
+      `--cert-dir=${join(dir, 'certs')}`,
+      '--leader-elect=false',
+      '--v=1',
     ]);
 
     // --- the nodes, in parallel: containerd, images, kubelet, kube-proxy ---
@@ -400,11 +419,16 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       writeFileSync(join(p.dir, 'containerd.toml'), containerdConfig(p, PAUSE_IMAGE));
       writeFileSync(join(p.dir, 'cni-net.d', '10-ironlb.conflist'), cniConfig(p, record.cniNetwork, node.podCidr));
       const ctrd = startProc(`${node.name}/containerd`, 'containerd', ['--config', join(p.dir, 'containerd.toml'), '--log-level', 'warn'], node.netns);
-      await eventually(`containerd on ${node.name}`, () => {
-        if (ctrd.exitCode !== null) throw new Error(`containerd on ${node.name} exited:\n${logTail(`${node.name}/containerd`)}`);
-        run('ctr', ['--address', containerdSocket(p), 'version'], 5000);
-        return true;
-      }, 60_000, 200);
+      await eventually(
+        `containerd on ${node.name}`,
+        () => {
+          if (ctrd.exitCode !== null) throw new Error(`containerd on ${node.name} exited:\n${logTail(`${node.name}/containerd`)}`);
+          run('ctr', ['--address', containerdSocket(p), 'version'], 5000);
+          return true;
+        },
+        60_000,
+        200,
+      );
       for (const tar of [images.pause, images.echo, images.ironlb]) {
         run('ctr', ['--address', containerdSocket(p), '-n', 'k8s.io', 'images', 'import', tar], 300_000);
       }
@@ -416,8 +440,13 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       startProc(`${node.name}/kube-proxy`, join(binDir, 'kube-proxy'), kubeProxyArgs(proxyKc, node.name, record.podCidr, '198.51.100.0/25'), node.netns);
     };
     const kubeletArgs = (node: ClusterNode, kc: string): string[] => [
-      `--config=${join(node.paths.dir, 'kubelet.yaml')}`, `--kubeconfig=${kc}`, `--root-dir=${join(node.paths.dir, 'kubelet')}`,
-      `--cert-dir=${join(node.paths.dir, 'kubelet-pki')}`, `--hostname-override=${node.name}`, `--node-ip=${node.ipv4}`, '--v=1',
+      `--config=${join(node.paths.dir, 'kubelet.yaml')}`,
+      `--kubeconfig=${kc}`,
+      `--root-dir=${join(node.paths.dir, 'kubelet')}`,
+      `--cert-dir=${join(node.paths.dir, 'kubelet-pki')}`,
+      `--hostname-override=${node.name}`,
+      `--node-ip=${node.ipv4}`,
+      '--v=1',
     ];
     const startKubelet = (node: ClusterNode, kc = join(dir, `${node.name}-kubelet.kubeconfig`)): void => {
       startProc(`${node.name}/kubelet`, join(binDir, 'kubelet'), kubeletArgs(node, kc), node.netns);
@@ -426,21 +455,35 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     await Promise.all(nodes.map(startNode));
     log(`containerd, images, kubelet and kube-proxy started on ${nodes.length} nodes (${((Date.now() - tNodes) / 1000).toFixed(1)} s)`);
 
-    const kubeConfig = (): KubeConfig => cp?.kubeConfig(addressing.host.ipv4) ?? (() => { throw new Error('stopped'); })();
+    const kubeConfig = (): KubeConfig =>
+      cp?.kubeConfig(addressing.host.ipv4) ??
+      (() => {
+        throw new Error('stopped');
+      })();
     const core = kubeConfig().makeApiClient(CoreV1Api);
-    await eventually('every node Ready', async () => {
-      const list = await core.listNode();
-      const ready = list.items.filter((n) => (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'));
-      return ready.length === nodes.length;
-    }, 180_000, 500).catch((err: unknown) => {
+    await eventually(
+      'every node Ready',
+      async () => {
+        const list = await core.listNode();
+        const ready = list.items.filter((n) => (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'));
+        return ready.length === nodes.length;
+      },
+      180_000,
+      500,
+    ).catch((err: unknown) => {
       throw new Error(`nodes not Ready; kubelet log of ${nodes[0]?.name}:\n${logTail(`${nodes[0]?.name}/kubelet`)}`, { cause: err });
     });
     // Pods need their namespace's ServiceAccount, which kube-controller-manager creates.
-    await eventually('the default ServiceAccount and kube-root-ca.crt', async () => {
-      await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' });
-      await core.readNamespacedConfigMap({ name: 'kube-root-ca.crt', namespace: 'default' });
-      return true;
-    }, 60_000, 300);
+    await eventually(
+      'the default ServiceAccount and kube-root-ca.crt',
+      async () => {
+        await core.readNamespacedServiceAccount({ name: 'default', namespace: 'default' });
+        await core.readNamespacedConfigMap({ name: 'kube-root-ca.crt', namespace: 'default' });
+        return true;
+      },
+      60_000,
+      300,
+    );
     log(`cluster ${id} up in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${server}`);
 
     const kubectlEnv = { ...process.env, KUBECONFIG: kubeconfigPath };
@@ -484,25 +527,35 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
         } catch {
           return;
         }
-        await eventually(`kubelet on ${node.name} to exit`, () => {
-          try {
-            process.kill(entry.pid, 0);
-            return false;
-          } catch {
-            return true;
-          }
-        }, 10_000, 50);
+        await eventually(
+          `kubelet on ${node.name} to exit`,
+          () => {
+            try {
+              process.kill(entry.pid, 0);
+              return false;
+            } catch {
+              return true;
+            }
+          },
+          10_000,
+          50,
+        );
       },
       startKubelet(node: ClusterNode): void {
         startKubelet(node);
       },
       async importImage(tar: string): Promise<void> {
-        await Promise.all(nodes.map(async (n) => new Promise<void>((resolve, reject) => {
-          const c = spawn('ctr', ['--address', containerdSocket(n.paths), '-n', 'k8s.io', 'images', 'import', tar], { stdio: ['ignore', 'ignore', 'pipe'] });
-          let err = '';
-          c.stderr.on('data', (d: Buffer) => (err += d.toString()));
-          c.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ctr import on ${n.name}: ${err}`))));
-        })));
+        await Promise.all(
+          nodes.map(
+            async (n) =>
+              new Promise<void>((resolve, reject) => {
+                const c = spawn('ctr', ['--address', containerdSocket(n.paths), '-n', 'k8s.io', 'images', 'import', tar], { stdio: ['ignore', 'ignore', 'pipe'] });
+                let err = '';
+                c.stderr.on('data', (d: Buffer) => (err += d.toString()));
+                c.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`ctr import on ${n.name}: ${err}`))));
+              }),
+          ),
+        );
       },
       logTail,
       stop,

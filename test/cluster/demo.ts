@@ -15,7 +15,12 @@ const STEPS = 8;
 let step = 0;
 const say = (msg: string): void => console.log(`[${++step}/${STEPS}] ${msg}`);
 const note = (msg: string): void => console.log(`      ${msg}`);
-const indent = (text: string): string => text.trimEnd().split('\n').map((l) => `      ${l}`).join('\n');
+const indent = (text: string): string =>
+  text
+    .trimEnd()
+    .split('\n')
+    .map((l) => `      ${l}`)
+    .join('\n');
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 async function main(): Promise<void> {

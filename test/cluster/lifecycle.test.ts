@@ -49,7 +49,10 @@ describe('cluster lifecycle', { timeout: 15 * 60_000 }, () => {
     );
     assert.ok(err instanceof ClusterStartError, `startCluster failed (${String(err)})`);
     assert.match(err.message, /echo\.tar/);
-    assert.ok(err.record.pids.some((p) => p.name === 'node-1/containerd'), 'it failed after containerd started');
+    assert.ok(
+      err.record.pids.some((p) => p.name === 'node-1/containerd'),
+      'it failed after containerd started',
+    );
     assert.deepEqual(leftovers(err.record), []);
   });
 });

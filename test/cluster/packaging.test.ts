@@ -47,10 +47,18 @@ describe('packaging: Helm chart and kustomize base', { timeout: 15 * 60_000 }, (
 
   test('chart values set the image, pools, log level, node selectors and tolerations', { timeout: 60_000 }, () => {
     const objs = helmObjects([
-      '--set', 'image.repository=registry.example.com/ironlb', '--set', 'image.tag=0.2.0', '--set', 'logLevel=debug',
-      '--set-json', 'addressPools=[{"name":"lab","protocol":"layer2","addresses":["198.51.100.200-198.51.100.210"]}]',
-      '--set-json', 'speaker.nodeSelector={"ironlb.io/speaker":"true"}',
-      '--set-json', 'controller.tolerations=[{"key":"dedicated","operator":"Exists","effect":"NoSchedule"}]',
+      '--set',
+      'image.repository=registry.example.com/ironlb',
+      '--set',
+      'image.tag=0.2.0',
+      '--set',
+      'logLevel=debug',
+      '--set-json',
+      'addressPools=[{"name":"lab","protocol":"layer2","addresses":["198.51.100.200-198.51.100.210"]}]',
+      '--set-json',
+      'speaker.nodeSelector={"ironlb.io/speaker":"true"}',
+      '--set-json',
+      'controller.tolerations=[{"key":"dedicated","operator":"Exists","effect":"NoSchedule"}]',
     ]);
     for (const kind of ['Deployment', 'DaemonSet']) {
       const c = podSpec(objs, kind).containers[0];

@@ -21,7 +21,9 @@ export interface Obj {
 
 /** helm, built from helm.sh/helm/v3 (build-helm.sh; cached). */
 export function helmBin(): string {
-  const out = execFileSync('bash', [join(here, 'build-helm.sh')], { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim();
+  const out = execFileSync('bash', [join(here, 'build-helm.sh')], { stdio: ['ignore', 'pipe', 'inherit'] })
+    .toString()
+    .trim();
   return out.split('\n').pop() ?? '';
 }
 

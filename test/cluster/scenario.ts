@@ -52,7 +52,10 @@ export function waitIronlbReady(c: Cluster, timeoutS = 180): void {
  * namespace, as an agent on the node would.
  */
 export function speakerMetricsText(n: ClusterNode, timeoutMs = 2000): string {
-  const r = spawnSync('ip', ['netns', 'exec', n.netns, 'curl', '-s', '-f', '--max-time', String(Math.ceil(timeoutMs / 1000)), 'http://127.0.0.1:7472/metrics'], { encoding: 'utf8', timeout: timeoutMs + 3000 });
+  const r = spawnSync('ip', ['netns', 'exec', n.netns, 'curl', '-s', '-f', '--max-time', String(Math.ceil(timeoutMs / 1000)), 'http://127.0.0.1:7472/metrics'], {
+    encoding: 'utf8',
+    timeout: timeoutMs + 3000,
+  });
   if (r.status !== 0) throw new Error(`speaker metrics on ${n.name}: curl exit ${r.status ?? r.signal}`);
   return r.stdout;
 }
@@ -62,10 +65,15 @@ export function speakerMetricsText(n: ClusterNode, timeoutMs = 2000): string {
 export async function waitSpeakersJoined(c: Cluster, timeoutMs = 90_000): Promise<void> {
   await Promise.all(
     c.nodes.map(async (n) =>
-      eventually(`speaker on ${n.name} to see ${c.nodes.length} members`, () => {
-        const m = /^ironlb_speaker_members_alive (\d+)/m.exec(speakerMetricsText(n));
-        return m !== null && Number(m[1]) === c.nodes.length;
-      }, timeoutMs, 300),
+      eventually(
+        `speaker on ${n.name} to see ${c.nodes.length} members`,
+        () => {
+          const m = /^ironlb_speaker_members_alive (\d+)/m.exec(speakerMetricsText(n));
+          return m !== null && Number(m[1]) === c.nodes.length;
+        },
+        timeoutMs,
+        300,
+      ),
     ),
   );
 }
@@ -90,10 +98,15 @@ export function setPolicy(c: Cluster, name: string, policy: 'Cluster' | 'Local')
 
 /** The EXTERNAL-IP column of `kubectl get svc NAME`, once there is one. */
 export async function waitExternalIp(c: Cluster, name: string, timeoutMs = 60_000, everyMs = 100): Promise<string> {
-  return eventually(`EXTERNAL-IP of ${name}`, () => {
-    const out = c.kubectl(['get', 'svc', name, '--no-headers', '-o', 'custom-columns=IP:.status.loadBalancer.ingress[*].ip']).trim();
-    return /^\d+\.\d+\.\d+\.\d+/.test(out) ? (out.split(',')[0] ?? '') : undefined;
-  }, timeoutMs, everyMs);
+  return eventually(
+    `EXTERNAL-IP of ${name}`,
+    () => {
+      const out = c.kubectl(['get', 'svc', name, '--no-headers', '-o', 'custom-columns=IP:.status.loadBalancer.ingress[*].ip']).trim();
+      return /^\d+\.\d+\.\d+\.\d+/.test(out) ? (out.split(',')[0] ?? '') : undefined;
+    },
+    timeoutMs,
+    everyMs,
+  );
 }
 
 /** One HTTP GET from the client namespace; the echo body ("pod=… node=… client=…") or undefined. */

@@ -17,7 +17,13 @@ function chartPart(manifest: string, kinds: RegExp, templated: boolean): string 
   // The file header (install instructions) rides on the first document: it does not belong here.
   const picked = docs.filter((d) => kinds.test(d)).map(dropFileHeader);
   const body = picked
-    .map((d) => (templated ? d.replace(/namespace: ironlb-system\b/g, 'namespace: {{ .Values.namespace.name }}').replace(/kubernetes\.io\/metadata\.name: ironlb-system\b/g, 'kubernetes.io/metadata.name: {{ .Values.namespace.name }}') : d))
+    .map((d) =>
+      templated
+        ? d
+            .replace(/namespace: ironlb-system\b/g, 'namespace: {{ .Values.namespace.name }}')
+            .replace(/kubernetes\.io\/metadata\.name: ironlb-system\b/g, 'kubernetes.io/metadata.name: {{ .Values.namespace.name }}')
+        : d,
+    )
     .join('\n---\n');
   return `# Generated from deploy/ironlb.yaml by test/cluster/sync-packaging.ts: edit that file, then run it.\n${body}\n`;
 }

@@ -118,7 +118,9 @@ function cgroupTree(hierarchy: string, rel: string): string[] {
   const walk = (d: string): void => {
     let entries: string[] = [];
     try {
-      entries = readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(d, e.name));
+      entries = readdirSync(d, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => join(d, e.name));
     } catch {
       return;
     }
@@ -245,7 +247,9 @@ function sandboxIds(record: ClusterRecord): string[] {
   const ids: string[] = [];
   let nodeDirs: string[] = [];
   try {
-    nodeDirs = readdirSync(record.dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(record.dir, e.name));
+    nodeDirs = readdirSync(record.dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => join(record.dir, e.name));
   } catch {
     return [];
   }
@@ -275,7 +279,9 @@ function cniCacheFiles(record: ClusterRecord, ids: readonly string[] = sandboxId
 function removeEmptyDirs(dir: string): void {
   let entries: string[] = [];
   try {
-    entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(dir, e.name));
+    entries = readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => join(dir, e.name));
   } catch {
     return;
   }
@@ -323,7 +329,10 @@ export async function destroyCluster(record: ClusterRecord, log: (msg: string) =
   const sandboxes = sandboxIds(record);
   // 1. Node agents and control plane, newest first: kube-proxy, kubelet, then the rest.
   const pids = [...record.pids].reverse();
-  await killPids(pids.filter((p) => p.name.includes('kube-proxy') || p.name.includes('kubelet')).map((p) => p.pid), 3000);
+  await killPids(
+    pids.filter((p) => p.name.includes('kube-proxy') || p.name.includes('kubelet')).map((p) => p.pid),
+    3000,
+  );
   // 2. Every process of every Pod (all live under the cluster's cgroup parents), then the shims.
   for (let round = 0; round < 20; round++) {
     const left = record.cgroupRoots.flatMap(pidsInCgroup);
@@ -331,8 +340,14 @@ export async function destroyCluster(record: ClusterRecord, log: (msg: string) =
     for (const p of left) quiet(() => process.kill(p, 'SIGKILL'));
     await new Promise((r) => setTimeout(r, 100));
   }
-  await killPids(pidsMentioning([`${record.run}/`]).filter((p) => !record.pids.some((r) => r.pid === p)), 1000);
-  await killPids(pids.map((p) => p.pid), 5000);
+  await killPids(
+    pidsMentioning([`${record.run}/`]).filter((p) => !record.pids.some((r) => r.pid === p)),
+    1000,
+  );
+  await killPids(
+    pids.map((p) => p.pid),
+    5000,
+  );
   // Anything else still inside a node namespace (a stray exec, a probe).
   for (const ns of record.netns) {
     quiet(() => {

@@ -101,7 +101,9 @@ export interface ControlPlane {
 
 /** Builds (or finds in the cache) the binaries and returns their directory. */
 export function controlPlaneBinDir(): string {
-  const out = execFileSync('bash', [join(here, 'build.sh')], { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim();
+  const out = execFileSync('bash', [join(here, 'build.sh')], { stdio: ['ignore', 'pipe', 'inherit'] })
+    .toString()
+    .trim();
   const last = out.split('\n').pop() ?? '';
   if (!existsSync(join(last, 'kube-apiserver'))) throw new Error(`control plane build did not produce binaries (got "${last}")`);
   return last;
@@ -256,14 +258,22 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       return child;
     };
     log(`starting etcd on ${etcdUrl}`);
-    const etcd = spawnLogged('etcd', [
-      '--name=ironlb', `--data-dir=${join(dir, 'etcd')}`,
-      `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=http://127.0.0.1:${peerPort}`, `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-cluster=ironlb=http://127.0.0.1:${peerPort}`,
-      // Test data is disposable: skipping fsync makes etcd writes (and so every API write) fast.
-      '--unsafe-no-fsync=true', '--log-level=warn',
-    ], etcdLog);
+    const etcd = spawnLogged(
+      'etcd',
+      [
+        '--name=ironlb',
+        `--data-dir=${join(dir, 'etcd')}`,
+        `--listen-client-urls=${etcdUrl}`,
+        `--advertise-client-urls=${etcdUrl}`,
+        `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-cluster=ironlb=http://127.0.0.1:${peerPort}`,
+        // Test data is disposable: skipping fsync makes etcd writes (and so every API write) fast.
+        '--unsafe-no-fsync=true',
+        '--log-level=warn',
+      ],
+      etcdLog,
+    );
     await waitFor('etcd', 30_000, etcd, etcdLog, async () => {
       const res = await fetch(`${etcdUrl}/health`, { signal: AbortSignal.timeout(1000) });
       return res.ok;
@@ -277,15 +287,16 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       '--bind-address=0.0.0.0',
       // With no default route (our sandboxes) the API server cannot derive an advertise address
       // and refuses to start; loopback is rejected by Endpoints validation, hence no reconciler.
-      ...(opts.advertiseAddress !== undefined
-        ? [`--advertise-address=${opts.advertiseAddress}`]
-        : ['--advertise-address=127.0.0.1', '--endpoint-reconciler-type=none']),
-      `--cert-dir=${dir}`, `--tls-cert-file=${join(dir, 'apiserver.crt')}`, `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
+      ...(opts.advertiseAddress !== undefined ? [`--advertise-address=${opts.advertiseAddress}`] : ['--advertise-address=127.0.0.1', '--endpoint-reconciler-type=none']),
+      `--cert-dir=${dir}`,
+      `--tls-cert-file=${join(dir, 'apiserver.crt')}`,
+      `--tls-private-key-file=${join(dir, 'apiserver.key')}`,
       `--client-ca-file=${join(dir, 'ca.crt')}`,
       `--token-auth-file=${join(dir, 'tokens.csv')}`,
       `--authorization-mode=${opts.authorizationMode ?? 'RBAC'}`,
       '--service-account-issuer=https://kubernetes.default.svc',
-      `--service-account-key-file=${join(dir, 'sa.pub')}`, `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
+      `--service-account-key-file=${join(dir, 'sa.pub')}`,
+      `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
       `--service-cluster-ip-range=${SERVICE_CIDRS}`,
       `--service-node-port-range=${NODE_PORT_RANGE}`,
       '--allow-privileged=true',
@@ -296,7 +307,8 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       ...(opts.kubeletClient === true
         ? [`--kubelet-client-certificate=${join(dir, 'kubelet-client.crt')}`, `--kubelet-client-key=${join(dir, 'kubelet-client.key')}`, '--kubelet-preferred-address-types=InternalIP']
         : []),
-      '--profiling=false', '--v=1',
+      '--profiling=false',
+      '--v=1',
       ...(opts.apiServerArgs ?? []),
     ];
     const apiLog = join(dir, 'kube-apiserver.log');

@@ -30,7 +30,16 @@ function table(svc: V1Service): string {
     ],
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)) + 3);
-  return rows.map((r) => '      ' + r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('').trimEnd()).join('\n');
+  return rows
+    .map(
+      (r) =>
+        '      ' +
+        r
+          .map((c, i) => c.padEnd(widths[i] ?? 0))
+          .join('')
+          .trimEnd(),
+    )
+    .join('\n');
 }
 
 async function main(): Promise<void> {
@@ -53,21 +62,34 @@ async function main(): Promise<void> {
     note(`EXTERNAL-IP assigned in ${Date.now() - created} ms:`);
     console.log(table(await sys.core.readNamespacedService({ name: 'web', namespace: 'default' })));
     say(`HTTP from the client namespace to http://${vip}/`);
-    const elected = electionOrder(vip, lab.nodes.map((n) => n.name))[0];
-    const before = await until(`an HTTP answer from the elected ${elected}`, () => {
-      const body = httpFromClient(lab, vip, 1);
-      return body === elected ? body : undefined;
-    }, 20_000, 100);
+    const elected = electionOrder(
+      vip,
+      lab.nodes.map((n) => n.name),
+    )[0];
+    const before = await until(
+      `an HTTP answer from the elected ${elected}`,
+      () => {
+        const body = httpFromClient(lab, vip, 1);
+        return body === elected ? body : undefined;
+      },
+      20_000,
+      100,
+    );
     note(`answered by ${before}`);
     const victim = lab.nodes.find((n) => n.name === before);
     if (victim === undefined) throw new Error(`unknown node ${before}`);
     say(`cutting ${victim.name}'s link; the client keeps probing (a new request 10 ms after each answer or 200 ms timeout)`);
     const cut = performance.now();
     lab.setLink(victim, false);
-    const after = await until('another node to answer', () => {
-      const body = httpFromClient(lab, vip, 0.2);
-      return body !== undefined && body !== victim.name ? body : undefined;
-    }, 20_000, 10);
+    const after = await until(
+      'another node to answer',
+      () => {
+        const body = httpFromClient(lab, vip, 0.2);
+        return body !== undefined && body !== victim.name ? body : undefined;
+      },
+      20_000,
+      10,
+    );
     const failoverMs = Math.round(performance.now() - cut);
     note(`answered by ${after} after ${failoverMs} ms (failure detection + gratuitous ARP)`);
     say('result');

@@ -46,7 +46,11 @@ describe('deploy/ironlb.yaml on a real API server', () => {
     await applyObjects(admin, clusterScoped, true);
     const core = admin.makeApiClient(CoreV1Api);
     await assert.rejects(core.readNamespace({ name: 'ironlb-system' }), 'a dry run persists nothing');
-    await applyObjects(admin, objs.filter((o) => o.kind === 'Namespace'), false);
+    await applyObjects(
+      admin,
+      objs.filter((o) => o.kind === 'Namespace'),
+      false,
+    );
     await applyObjects(admin, namespaced, true);
     await applyObjects(admin, objs, false);
     await applyObjects(admin, objs, false); // idempotent, like a second `kubectl apply`
@@ -75,7 +79,9 @@ describe('deploy/ironlb.yaml on a real API server', () => {
     await refused('controller listing Secrets in ironlb-system', () => core.listNamespacedSecret({ namespace: 'ironlb-system' }));
     await refused('controller deleting Nodes', () => core.deleteNode({ name: 'n1' }));
     await refused('controller reading ConfigMaps outside ironlb-system', () => core.listNamespacedConfigMap({ namespace: 'default' }));
-    await refused('controller changing a Service spec', () => core.patchNamespacedService({ name: 'web', namespace: 'default', body: { spec: { type: 'ClusterIP' } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)));
+    await refused('controller changing a Service spec', () =>
+      core.patchNamespacedService({ name: 'web', namespace: 'default', body: { spec: { type: 'ClusterIP' } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
+    );
   });
 
   it('lets the speaker read what the election needs and refuses writes to Services', async () => {
@@ -89,6 +95,8 @@ describe('deploy/ironlb.yaml on a real API server', () => {
     );
     await refused('speaker reading Secrets outside ironlb-system', () => core.readNamespacedSecret({ name: 'memberlist', namespace: 'default' }));
     await refused('speaker reading other Secrets in ironlb-system', () => core.readNamespacedSecret({ name: 'other', namespace: 'ironlb-system' }));
-    await refused('speaker patching Services', () => core.patchNamespacedService({ name: 'web', namespace: 'default', body: { metadata: { labels: { x: 'y' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)));
+    await refused('speaker patching Services', () =>
+      core.patchNamespacedService({ name: 'web', namespace: 'default', body: { metadata: { labels: { x: 'y' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
+    );
   });
 });

@@ -46,10 +46,14 @@ describe('L2Advertisements and ServiceL2Status in a 3-node lab', { timeout: 900_
     await createServiceWithEndpoints(sys, 'adv', 'web', sys.lab.nodes);
     const [vip] = await waitIngress(sys, 'adv', 'web');
     assert.ok(vip?.startsWith('198.51.100.2'), `an IP of the pool, got ${vip}`);
-    await until('NotAdvertised event', async () => {
-      const ev = await sys.core.listNamespacedEvent({ namespace: 'adv', fieldSelector: 'involvedObject.name=web' });
-      return ev.items.some((e) => e.reason === 'NotAdvertised' && /no L2Advertisement covers pool "lab"/.test(e.message ?? ''));
-    }, 30_000);
+    await until(
+      'NotAdvertised event',
+      async () => {
+        const ev = await sys.core.listNamespacedEvent({ namespace: 'adv', fieldSelector: 'involvedObject.name=web' });
+        return ev.items.some((e) => e.reason === 'NotAdvertised' && /no L2Advertisement covers pool "lab"/.test(e.message ?? ''));
+      },
+      30_000,
+    );
   });
 
   it('lab plumbing: a node gets a second interface on the segment (used by the interfaces test)', () => {
@@ -70,20 +74,29 @@ describe('L2Advertisements and ServiceL2Status in a 3-node lab', { timeout: 900_
     const order = electionOrder(vip ?? '', names());
     const chosen = node(order[1]);
     await applyIn(sys, [labAdvertisement('only-one', { ipAddressPools: ['lab'], nodeSelectors: [{ matchLabels: { [NODE_LABEL]: chosen.name } }] })]);
-    const first = await until(`only ${chosen.name} answers`, () => {
-      const macs = arpResponders(sys.lab, vip ?? '', 2);
-      return macs.length === 1 && nodeByMac(sys.lab, macs[0])?.name === chosen.name ? true : undefined;
-    }, 30_000, 200);
+    const first = await until(
+      `only ${chosen.name} answers`,
+      () => {
+        const macs = arpResponders(sys.lab, vip ?? '', 2);
+        return macs.length === 1 && nodeByMac(sys.lab, macs[0])?.name === chosen.name ? true : undefined;
+      },
+      30_000,
+      200,
+    );
     assert.ok(first);
     const seen = answerers(vip ?? '', 5);
-    assert.deepEqual([...seen].map((m) => nodeByMac(sys.lab, m)?.name), [chosen.name], `${order[0]} ranks first but is not selected`);
+    assert.deepEqual(
+      [...seen].map((m) => nodeByMac(sys.lab, m)?.name),
+      [chosen.name],
+      `${order[0]} ranks first but is not selected`,
+    );
     await until(`ServiceL2Status names ${chosen.name}`, async () => ((await l2status(sys, 'adv', 'web'))?.node === chosen.name ? true : undefined), 30_000, 200);
     // The selected node goes away: nobody else may take over, and no record keeps naming it.
     sys.lab.setLink(chosen, false);
     try {
       await sleep(5000);
       assert.equal(answerers(vip ?? '', 5).size, 0, 'no unselected node answers');
-      await until('the dead node\'s ServiceL2Status is removed', async () => ((await l2status(sys, 'adv', 'web')) === undefined ? true : undefined), 30_000, 200);
+      await until("the dead node's ServiceL2Status is removed", async () => ((await l2status(sys, 'adv', 'web')) === undefined ? true : undefined), 30_000, 200);
     } finally {
       sys.lab.setLink(chosen, true);
     }
@@ -109,17 +122,27 @@ describe('L2Advertisements and ServiceL2Status in a 3-node lab', { timeout: 900_
     await createServiceWithEndpoints(sys, 'adv', 'moving', sys.lab.nodes);
     const [vip] = await waitIngress(sys, 'adv', 'moving');
     const order = electionOrder(vip ?? '', names());
-    const before = await until('ServiceL2Status of the winner', async () => {
-      const s = await l2status(sys, 'adv', 'moving');
-      return s?.node === order[0] ? s : undefined;
-    }, 30_000, 200);
+    const before = await until(
+      'ServiceL2Status of the winner',
+      async () => {
+        const s = await l2status(sys, 'adv', 'moving');
+        return s?.node === order[0] ? s : undefined;
+      },
+      30_000,
+      200,
+    );
     const winner = node(order[0]);
     sys.lab.setLink(winner, false);
     try {
-      const after = await until('ServiceL2Status moves to the next node', async () => {
-        const s = await l2status(sys, 'adv', 'moving');
-        return s?.node === order[1] ? s : undefined;
-      }, 30_000, 200);
+      const after = await until(
+        'ServiceL2Status moves to the next node',
+        async () => {
+          const s = await l2status(sys, 'adv', 'moving');
+          return s?.node === order[1] ? s : undefined;
+        },
+        30_000,
+        200,
+      );
       assert.ok(new Date(after.since).getTime() > new Date(before.since).getTime(), 'since is the takeover time');
     } finally {
       sys.lab.setLink(winner, true);

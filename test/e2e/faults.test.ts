@@ -45,19 +45,33 @@ function bind(sys: () => System): {
   };
   return {
     node,
-    order: (ip) => electionOrder(ip, sys().lab.nodes.map((n) => n.name)),
+    order: (ip) =>
+      electionOrder(
+        ip,
+        sys().lab.nodes.map((n) => n.name),
+      ),
     sole: async (ip, expect, timeoutMs = 20_000) =>
-      until(`a single ARP responder for ${ip}${expect ? ` (${expect})` : ''}`, () => {
-        const macs = arpResponders(sys().lab, ip, 2);
-        if (macs.length !== 1) return undefined;
-        const n = nodeByMac(sys().lab, macs[0]);
-        return n !== undefined && (expect === undefined || n.name === expect) ? n : undefined;
-      }, timeoutMs, 100),
+      until(
+        `a single ARP responder for ${ip}${expect ? ` (${expect})` : ''}`,
+        () => {
+          const macs = arpResponders(sys().lab, ip, 2);
+          if (macs.length !== 1) return undefined;
+          const n = nodeByMac(sys().lab, macs[0]);
+          return n !== undefined && (expect === undefined || n.name === expect) ? n : undefined;
+        },
+        timeoutMs,
+        100,
+      ),
     soleNdp: async (ip, expect, timeoutMs = 20_000) =>
-      until(`an NDP responder for ${ip}${expect ? ` (${expect})` : ''}`, () => {
-        const n = nodeByMac(sys().lab, ndpResponder(sys().lab, ip));
-        return n !== undefined && (expect === undefined || n.name === expect) ? n : undefined;
-      }, timeoutMs, 100),
+      until(
+        `an NDP responder for ${ip}${expect ? ` (${expect})` : ''}`,
+        () => {
+          const n = nodeByMac(sys().lab, ndpResponder(sys().lab, ip));
+          return n !== undefined && (expect === undefined || n.name === expect) ? n : undefined;
+        },
+        timeoutMs,
+        100,
+      ),
     pids: () => new Map([...sys().speakers].map(([name, p]) => [name, p.pid])),
   };
 }
@@ -115,20 +129,30 @@ describe('faults: the VIP stays up, answered by one MAC', { timeout: 900_000 }, 
     // One gratuitous ARP (sender = target = VIP) from the intruder's MAC; it holds no such address.
     garp(sys, intruder.netns, vip);
     await until('client back on the speaker', () => httpFromClient(sys.lab, vip, 0.3) === owner.name, 5_000, 20);
-    const events = await until('a conflict Warning', async () => {
-      const ev = await sys.core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=web' });
-      return ev.items.find((e) => e.type === 'Warning' && e.message?.toLowerCase().includes(intruder.mac));
-    }, 15_000, 200);
+    const events = await until(
+      'a conflict Warning',
+      async () => {
+        const ev = await sys.core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=web' });
+        return ev.items.find((e) => e.type === 'Warning' && e.message?.toLowerCase().includes(intruder.mac));
+      },
+      15_000,
+      200,
+    );
     assert.match(events.reason ?? '', /Conflict/i);
     assert.ok((metricValue(speakerMetrics(sys.lab, owner), 'ironlb_speaker_address_conflicts_total', { kind: 'claimed' }) ?? 0) >= 1, 'counted');
     // IPv6: one unsolicited NA with the override flag from the intruder.
     const owner6 = h.node(h.order(vip6)[0]);
     garp(sys, intruder.netns, vip6);
     await until('IPv6 client back on the speaker', () => nodeByMac(sys.lab, ndpResponder(sys.lab, vip6))?.name === owner6.name && httpFromClient(sys.lab, vip6, 0.5) === owner6.name, 10_000, 100);
-    await until('an IPv6 conflict Warning', async () => {
-      const ev = await sys.core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=web6' });
-      return ev.items.find((e) => e.type === 'Warning' && e.message?.toLowerCase().includes(intruder.mac));
-    }, 15_000, 200);
+    await until(
+      'an IPv6 conflict Warning',
+      async () => {
+        const ev = await sys.core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=web6' });
+        return ev.items.find((e) => e.type === 'Warning' && e.message?.toLowerCase().includes(intruder.mac));
+      },
+      15_000,
+      200,
+    );
   });
 
   it('a pool address a foreign host already uses is not announced, and a Warning names its MAC', async () => {
@@ -138,10 +162,15 @@ describe('faults: the VIP stays up, answered by one MAC', { timeout: 900_000 }, 
     try {
       await createServiceWithEndpoints(sys, NS, 'taken', sys.lab.nodes, { loadBalancerIP: taken });
       await waitIngress(sys, NS, 'taken');
-      const ev = await until('a Warning about the address in use', async () => {
-        const list = await sys.core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=taken' });
-        return list.items.find((e) => e.type === 'Warning' && e.message?.toLowerCase().includes(intruder.mac));
-      }, 20_000, 200);
+      const ev = await until(
+        'a Warning about the address in use',
+        async () => {
+          const list = await sys.core.listNamespacedEvent({ namespace: NS, fieldSelector: 'involvedObject.name=taken' });
+          return list.items.find((e) => e.type === 'Warning' && e.message?.toLowerCase().includes(intruder.mac));
+        },
+        20_000,
+        200,
+      );
       assert.ok(ev);
       await sleep(1000);
       assert.deepEqual(arpResponders(sys.lab, taken, 3), [intruder.mac], 'only the foreign host answers');
@@ -159,7 +188,12 @@ describe('faults: the VIP stays up, answered by one MAC', { timeout: 900_000 }, 
     const probe = await startArpProbe(sys.lab, vip, 100);
     const block = (add: boolean): void => {
       for (const proto of ['udp', 'tcp']) {
-        for (const dir of [['INPUT', '--dport'], ['OUTPUT', '--dport'], ['INPUT', '--sport'], ['OUTPUT', '--sport']] as const) {
+        for (const dir of [
+          ['INPUT', '--dport'],
+          ['OUTPUT', '--dport'],
+          ['INPUT', '--sport'],
+          ['OUTPUT', '--sport'],
+        ] as const) {
           inNode(sys, owner, 'iptables', [add ? '-A' : '-D', dir[0], '-p', proto, dir[1], '7946', '-j', 'DROP']);
         }
       }
@@ -179,8 +213,16 @@ describe('faults: the VIP stays up, answered by one MAC', { timeout: 900_000 }, 
     await sleep(3000);
     const r = await probe.stop();
     const lateDuals = r.duals.filter((t) => t > start + 2000);
-    assert.deepEqual(lateDuals.filter((t) => t < healAt), [], `two MACs answered after the first 2 s of the partition (${JSON.stringify(r)})`);
-    assert.deepEqual(lateDuals.filter((t) => t > healAt + 3000), [], 'two MACs answered after the heal');
+    assert.deepEqual(
+      lateDuals.filter((t) => t < healAt),
+      [],
+      `two MACs answered after the first 2 s of the partition (${JSON.stringify(r)})`,
+    );
+    assert.deepEqual(
+      lateDuals.filter((t) => t > healAt + 3000),
+      [],
+      'two MACs answered after the heal',
+    );
     assert.ok(r.unanswered <= 10, `the VIP went silent for ${r.unanswered} probes`);
     await h.sole(vip, owner.name);
   });
@@ -194,11 +236,20 @@ describe('faults: the VIP stays up, answered by one MAC', { timeout: 900_000 }, 
       body: { metadata: { name: 'memberlist', namespace: 'ironlb-system' }, type: 'Opaque', stringData: { secretkey: `rotated-${Date.now()}` } },
     });
     // Rotation is done when every speaker holds exactly one key, the new one.
-    await until('every speaker on the new key alone', () =>
-      sys.lab.nodes.every((n) => {
-        const m = speakerMetrics(sys.lab, n);
-        return metricValue(m, 'ironlb_speaker_gossip_keys') === 1 && metricValue(m, 'ironlb_speaker_gossip_key_rotations_total') !== undefined && (metricValue(m, 'ironlb_speaker_gossip_key_rotations_total') ?? 0) >= 1;
-      }), 60_000, 500);
+    await until(
+      'every speaker on the new key alone',
+      () =>
+        sys.lab.nodes.every((n) => {
+          const m = speakerMetrics(sys.lab, n);
+          return (
+            metricValue(m, 'ironlb_speaker_gossip_keys') === 1 &&
+            metricValue(m, 'ironlb_speaker_gossip_key_rotations_total') !== undefined &&
+            (metricValue(m, 'ironlb_speaker_gossip_key_rotations_total') ?? 0) >= 1
+          );
+        }),
+      60_000,
+      500,
+    );
     await sleep(2000);
     const r = await probe.stop();
     assert.equal(r.failed, 0, `failed probes during rotation: ${JSON.stringify(r.failures)}`);

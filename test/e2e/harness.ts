@@ -77,7 +77,10 @@ export async function startSystem(nodes = 3, opts: SystemOptions = {}): Promise<
     writeFileSync(speakerKubeconfig, await serviceAccountKubeconfig(kc, 'ironlb-system', 'speaker', server, lab.controlPlane.caPem), { mode: 0o600 });
     await core.createNamespacedConfigMap({ namespace: 'ironlb-system', body: { metadata: { name: 'config' }, data: { config: opts.pools ?? E2E_POOLS } } });
     const startController = (): ChildProcess => {
-      const c = spawn(process.execPath, [join(root, 'packages/controller/bundle/main.mjs'), '--kubeconfig', controllerKubeconfig, '--metrics-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: PROCESS_ENV });
+      const c = spawn(process.execPath, [join(root, 'packages/controller/bundle/main.mjs'), '--kubeconfig', controllerKubeconfig, '--metrics-port', '0'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: PROCESS_ENV,
+      });
       const out = createWriteStream(join(logDir, 'controller.log'), { flags: 'a' });
       c.stdout?.pipe(out);
       c.stderr?.pipe(out);
@@ -85,14 +88,12 @@ export async function startSystem(nodes = 3, opts: SystemOptions = {}): Promise<
       return c;
     };
     const startSpeaker = (node: LabNode, args: readonly string[] = []): ChildProcess => {
-      const p = lab.spawnIn(node.netns, process.execPath, [
-        join(root, 'packages/speaker/bundle/main.mjs'),
-        '--node-name', node.name,
-        '--kubeconfig', speakerKubeconfig,
-        '--log-level', 'debug',
-        ...(opts.speakerArgs ?? []),
-        ...args,
-      ], PROCESS_ENV);
+      const p = lab.spawnIn(
+        node.netns,
+        process.execPath,
+        [join(root, 'packages/speaker/bundle/main.mjs'), '--node-name', node.name, '--kubeconfig', speakerKubeconfig, '--log-level', 'debug', ...(opts.speakerArgs ?? []), ...args],
+        PROCESS_ENV,
+      );
       const out = createWriteStream(join(logDir, `speaker-${node.name}.log`), { flags: 'a' });
       p.stdout?.pipe(out);
       p.stderr?.pipe(out);
@@ -145,16 +146,21 @@ export async function startSystem(nodes = 3, opts: SystemOptions = {}): Promise<
 
 /** Waits until the node's speaker is ready and counts `members` live memberlist members. */
 export async function waitSpeakerMembers(lab: Lab, node: LabNode, members: number, timeoutMs = 30_000): Promise<void> {
-  await until(`speaker on ${node.name} to see ${members} members`, () => {
-    let text = '';
-    try {
-      text = lab.exec(node.netns, 'curl', ['-s', '--max-time', '1', 'http://127.0.0.1:7472/metrics'], 3000);
-    } catch {
-      return undefined;
-    }
-    const m = /^ironlb_speaker_members_alive (\d+)/m.exec(text);
-    return m !== null && Number(m[1]) === members;
-  }, timeoutMs, 200);
+  await until(
+    `speaker on ${node.name} to see ${members} members`,
+    () => {
+      let text = '';
+      try {
+        text = lab.exec(node.netns, 'curl', ['-s', '--max-time', '1', 'http://127.0.0.1:7472/metrics'], 3000);
+      } catch {
+        return undefined;
+      }
+      const m = /^ironlb_speaker_members_alive (\d+)/m.exec(text);
+      return m !== null && Number(m[1]) === members;
+    },
+    timeoutMs,
+    200,
+  );
 }
 
 /** Polls until fn returns truthy (the integration tests' `eventually`). */
@@ -187,11 +193,15 @@ export async function setEndpoints(sys: System, ns: string, name: string, on: re
 
 /** Waits for the Service's ingress IPs. */
 export async function waitIngress(sys: System, ns: string, name: string, count = 1): Promise<string[]> {
-  return until(`${ns}/${name} ingress`, async () => {
-    const s: V1Service = await sys.core.readNamespacedService({ name, namespace: ns });
-    const ips = (s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '');
-    return ips.length === count ? ips : undefined;
-  }, 20_000);
+  return until(
+    `${ns}/${name} ingress`,
+    async () => {
+      const s: V1Service = await sys.core.readNamespacedService({ name, namespace: ns });
+      const ips = (s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '');
+      return ips.length === count ? ips : undefined;
+    },
+    20_000,
+  );
 }
 
 /** The election order for an IP among node names (what every speaker computes). */

@@ -8,20 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { LabNode } from '../lab/lab.js';
-import {
-  E2E_POOLS,
-  type System,
-  arpResponders,
-  createServiceWithEndpoints,
-  electionOrder,
-  httpFromClient,
-  ndpResponder,
-  nodeByMac,
-  setEndpoints,
-  startSystem,
-  until,
-  waitIngress,
-} from './harness.js';
+import { E2E_POOLS, type System, arpResponders, createServiceWithEndpoints, electionOrder, httpFromClient, ndpResponder, nodeByMac, setEndpoints, startSystem, until, waitIngress } from './harness.js';
 
 describe('speakers in a 3-node lab', () => {
   let sys: System;
@@ -33,12 +20,17 @@ describe('speakers in a 3-node lab', () => {
   };
   /** Waits until exactly one MAC answers ARP for ip and returns that node. */
   const soleResponder = async (ip: string, expect?: string): Promise<LabNode> =>
-    until(`a single ARP responder for ${ip}${expect ? ` (${expect})` : ''}`, () => {
-      const macs = arpResponders(sys.lab, ip, 2);
-      if (macs.length !== 1) return undefined;
-      const n = nodeByMac(sys.lab, macs[0]);
-      return n !== undefined && (expect === undefined || n.name === expect) ? n : undefined;
-    }, 20_000, 200);
+    until(
+      `a single ARP responder for ${ip}${expect ? ` (${expect})` : ''}`,
+      () => {
+        const macs = arpResponders(sys.lab, ip, 2);
+        if (macs.length !== 1) return undefined;
+        const n = nodeByMac(sys.lab, macs[0]);
+        return n !== undefined && (expect === undefined || n.name === expect) ? n : undefined;
+      },
+      20_000,
+      200,
+    );
 
   before(async () => {
     sys = await startSystem(3);
@@ -56,7 +48,10 @@ describe('speakers in a 3-node lab', () => {
     assert.equal(responder.name, winner);
     assert.equal(httpFromClient(sys.lab, vip), winner);
     const events = await sys.core.listNamespacedEvent({ namespace: 'web', fieldSelector: 'involvedObject.name=web' });
-    assert.ok(events.items.some((e) => e.reason === 'nodeAssigned' && e.message?.includes(winner ?? '?')), 'nodeAssigned event names the node');
+    assert.ok(
+      events.items.some((e) => e.reason === 'nodeAssigned' && e.message?.includes(winner ?? '?')),
+      'nodeAssigned event names the node',
+    );
   });
 
   // The controller's mass-release guard refuses `address-pools: []`; speakers follow the config
@@ -71,10 +66,15 @@ describe('speakers in a 3-node lab', () => {
     };
     await set('address-pools: []\n');
     try {
-      await until('the controller refuses the edit', async () => {
-        const ev = await sys.core.listNamespacedEvent({ namespace: 'ironlb-system', fieldSelector: 'involvedObject.name=config' });
-        return ev.items.some((e) => e.type === 'Warning' && /refused/.test(e.message ?? '')) ? true : undefined;
-      }, 30_000, 200);
+      await until(
+        'the controller refuses the edit',
+        async () => {
+          const ev = await sys.core.listNamespacedEvent({ namespace: 'ironlb-system', fieldSelector: 'involvedObject.name=config' });
+          return ev.items.some((e) => e.type === 'Warning' && /refused/.test(e.message ?? '')) ? true : undefined;
+        },
+        30_000,
+        200,
+      );
       await sleep(3000);
       assert.equal((await soleResponder(vip, winner)).name, winner, 'the VIP is still answered by its node');
       assert.equal(httpFromClient(sys.lab, vip), winner);
@@ -89,10 +89,15 @@ describe('speakers in a 3-node lab', () => {
     const first = node(order[0]);
     sys.lab.setLink(first, false);
     try {
-      const answer = await until('HTTP from another node', () => {
-        const body = httpFromClient(sys.lab, vip ?? '', 0.3);
-        return body !== undefined && body !== first.name ? body : undefined;
-      }, 15_000, 10);
+      const answer = await until(
+        'HTTP from another node',
+        () => {
+          const body = httpFromClient(sys.lab, vip ?? '', 0.3);
+          return body !== undefined && body !== first.name ? body : undefined;
+        },
+        15_000,
+        10,
+      );
       assert.equal(answer, order[1], 'the next node in the election order took over');
     } finally {
       sys.lab.setLink(first, true);

@@ -77,10 +77,14 @@ describe('serviceAllocation rules never move an IP a Service holds', { timeout: 
   it('the documented command moves it; the annotation may be removed afterwards', async () => {
     const svc = await api.service('shop', 'web');
     await api.core.patchNamespacedService({ name: 'web', namespace: 'shop', body: { metadata: { annotations: { ...svc.metadata?.annotations, 'ironlb.io/address-pool': 'general' } } } }, mergePatch);
-    const moved = await eventually('web moved to pool general', async () => {
-      const [ip] = await api.ingress('shop', 'web');
-      return ip === '198.51.100.65' ? ip : undefined;
-    }, 30_000);
+    const moved = await eventually(
+      'web moved to pool general',
+      async () => {
+        const [ip] = await api.ingress('shop', 'web');
+        return ip === '198.51.100.65' ? ip : undefined;
+      },
+      30_000,
+    );
     assert.equal((await api.service('shop', 'web')).metadata?.annotations?.['ironlb.io/ip-allocated-from-pool'], 'general');
     await api.core.patchNamespacedService({ name: 'web', namespace: 'shop', body: { metadata: { annotations: { 'ironlb.io/address-pool': null } } } }, mergePatch);
     await sleep(1000);

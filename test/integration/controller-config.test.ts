@@ -31,7 +31,10 @@ describe('controller config lifecycle', { timeout: 180_000 }, () => {
   });
 
   it('stays idle without a ConfigMap, says so, and touches no Service', async () => {
-    assert.ok(lines.some((l) => /"level":40.*no valid address-pool ConfigMap yet; idle until one exists/.test(l)), `log says idle: ${lines.join(' | ')}`);
+    assert.ok(
+      lines.some((l) => /"level":40.*no valid address-pool ConfigMap yet; idle until one exists/.test(l)),
+      `log says idle: ${lines.join(' | ')}`,
+    );
     await api.namespace('app');
     await api.createService('app', 'early');
     await sleep(1000);
@@ -46,11 +49,19 @@ describe('controller config lifecycle', { timeout: 180_000 }, () => {
 
   it('one verdict per change: a bad max-ip-release annotation is a ConfigWarning next to ConfigLoaded, never InvalidConfig', async () => {
     const config = 'address-pools:\n- name: p\n  protocol: layer2\n  addresses: [198.51.100.200-198.51.100.202]\n';
-    await api.core.replaceNamespacedConfigMap({ name: 'config', namespace: NS, body: { metadata: { name: 'config', namespace: NS, annotations: { 'ironlb.io/max-ip-release': 'lots' } }, data: { config } } });
+    await api.core.replaceNamespacedConfigMap({
+      name: 'config',
+      namespace: NS,
+      body: { metadata: { name: 'config', namespace: NS, annotations: { 'ironlb.io/max-ip-release': 'lots' } }, data: { config } },
+    });
     await api.waitEvent(NS, 'config', /^Normal ConfigLoaded: loaded 1 address pool\(s\): "p"$/);
     const warning = await api.waitEvent(NS, 'config', /^Warning ConfigWarning: annotation ironlb\.io\/max-ip-release must be a whole number, got "lots"; ignored$/);
     assert.ok(warning);
-    assert.deepEqual((await api.events(NS, 'config')).filter((e) => /InvalidConfig/.test(e)), [], 'no InvalidConfig for a config that was loaded');
+    assert.deepEqual(
+      (await api.events(NS, 'config')).filter((e) => /InvalidConfig/.test(e)),
+      [],
+      'no InvalidConfig for a config that was loaded',
+    );
   });
 
   it('keeps the last good config when the ConfigMap is deleted', async () => {

@@ -116,7 +116,8 @@ describe('controller input, hostile and careless', { timeout: 600_000 }, () => {
         name: 'address-pools: [] (every IP released at once)',
         text: 'address-pools: []\n',
         reason: 'unsafeRelease',
-        event: /^Warning ConfigRefused: refused: this config would take the IPs away from all 4 Services that have one \(keep\/k1, keep\/k2, keep\/k3, keep\/k4\).*annotate configmap config --overwrite ironlb\.io\/max-ip-release=4$/,
+        event:
+          /^Warning ConfigRefused: refused: this config would take the IPs away from all 4 Services that have one \(keep\/k1, keep\/k2, keep\/k3, keep\/k4\).*annotate configmap config --overwrite ironlb\.io\/max-ip-release=4$/,
       },
     ];
     for (const h of hostile) {
@@ -130,7 +131,10 @@ describe('controller input, hostile and careless', { timeout: 600_000 }, () => {
         assert.equal(await metric('ironlb_k8s_client_config_loaded_bool'), 1, 'the last good config is still in force');
         assert.equal(await metric('ironlb_k8s_client_config_rejections_total', `{reason="${h.reason}"}`), rejected + 1);
         const newLines = lines.slice(logBefore);
-        assert.ok(newLines.every((l) => l.length < 16_000), `log lines bounded (longest ${Math.max(...newLines.map((l) => l.length))})`);
+        assert.ok(
+          newLines.every((l) => l.length < 16_000),
+          `log lines bounded (longest ${Math.max(...newLines.map((l) => l.length))})`,
+        );
         assert.deepEqual(await ips('keep'), held, 'no IP changed');
         await api.setConfig(NS, GOOD);
         await eventually('config fresh again', async () => (await metric('ironlb_k8s_client_config_stale_bool')) === 0, 20_000);
@@ -174,9 +178,7 @@ describe('controller input, hostile and careless', { timeout: 600_000 }, () => {
       const createdBefore = await metric('ironlb_k8s_client_events_total', '{result="created"}');
       // A Service held by a finalizer while it is deleted: created first, so it would be first in line.
       const dying = await api.createService('ten', 'a-dying', {}, pool);
-      await api.core.patchNamespacedService(
-        { name: 'a-dying', namespace: 'ten', body: [{ op: 'add', path: '/metadata/finalizers', value: ['example.com/hold'] }] },
-      );
+      await api.core.patchNamespacedService({ name: 'a-dying', namespace: 'ten', body: [{ op: 'add', path: '/metadata/finalizers', value: ['example.com/hold'] }] });
       await api.core.deleteNamespacedService({ name: 'a-dying', namespace: 'ten' });
       assert.ok(dying.metadata?.uid);
       const n = 500;

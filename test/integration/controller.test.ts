@@ -215,11 +215,15 @@ describe('controller on a real API server', { timeout: 300_000 }, () => {
     // Changes made right after the restart must reach the controller's (re-established) watches.
     await api.setConfig(NS, POOLS.replace('198.51.100.200-198.51.100.203', '198.51.100.200-198.51.100.204'));
     await api.createService('restart', 'after');
-    const got = await eventually('a service to get the new .204', async () => {
-      const a = await api.ingress('restart', 'before');
-      const b = await api.ingress('restart', 'after');
-      return [...a, ...b].includes('198.51.100.204') ? [...a, ...b] : undefined;
-    }, 30_000);
+    const got = await eventually(
+      'a service to get the new .204',
+      async () => {
+        const a = await api.ingress('restart', 'before');
+        const b = await api.ingress('restart', 'after');
+        return [...a, ...b].includes('198.51.100.204') ? [...a, ...b] : undefined;
+      },
+      30_000,
+    );
     assert.ok(got.includes('198.51.100.204'));
     assert.ok(controller.healthy(), 'informers healthy after the restart');
   });

@@ -111,17 +111,28 @@ describe('kubectl-ironlb against a real API server', { timeout: 300_000 }, () =>
     w.stop();
     const r = await cli('status', '-o', 'json');
     assert.equal(r.code, 0, r.stderr);
-    const report = JSON.parse(r.stdout) as { config: string; pools: { name: string; usedV4: number; freeV4: string; usedV6: number; freeV6: string }[]; services: { service: string; node?: string; pool?: string; ageSeconds?: number; state: string }[]; nodes: { name: string }[] };
+    const report = JSON.parse(r.stdout) as {
+      config: string;
+      pools: { name: string; usedV4: number; freeV4: string; usedV6: number; freeV6: string }[];
+      services: { service: string; node?: string; pool?: string; ageSeconds?: number; state: string }[];
+      nodes: { name: string }[];
+    };
     assert.equal(report.config, 'crds');
-    assert.deepEqual(report.pools.map((p) => [p.name, p.usedV4, p.freeV4, p.usedV6, p.freeV6]), [
-      ['tiny', 1, '0', 0, '0'],
-      ['web', 1, '3', 0, '4'],
-    ]);
+    assert.deepEqual(
+      report.pools.map((p) => [p.name, p.usedV4, p.freeV4, p.usedV6, p.freeV6]),
+      [
+        ['tiny', 1, '0', 0, '0'],
+        ['web', 1, '3', 0, '4'],
+      ],
+    );
     const front = report.services.find((s) => s.service === 'shop/front');
     assert.deepEqual([front?.pool, front?.node, front?.state], ['web', 'n2', 'announced']);
     assert.ok((front?.ageSeconds ?? 0) >= 85, 'time since the last change of announcer');
     assert.equal(report.services.find((s) => s.service === 'shop/wait')?.state, 'pending (no IP)');
-    assert.deepEqual(report.nodes.map((n) => n.name), ['n1', 'n2', 'n3']);
+    assert.deepEqual(
+      report.nodes.map((n) => n.name),
+      ['n1', 'n2', 'n3'],
+    );
     const t = await cli('status');
     assert.equal(t.code, 0, t.stderr);
     assert.match(t.stdout, /^configuration: ironlb\.io objects/);
@@ -150,11 +161,17 @@ describe('kubectl-ironlb against a real API server', { timeout: 300_000 }, () =>
 
   it('migrate -f: a legacy ConfigMap file becomes objects that apply cleanly', async () => {
     const file = join(dir, 'metallb-config.yaml');
-    writeFileSync(file, 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: config, namespace: metallb-system}\ndata:\n  config: |\n    address-pools:\n    - name: migrated\n      protocol: layer2\n      addresses: [198.51.100.64/28]\n');
+    writeFileSync(
+      file,
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: config, namespace: metallb-system}\ndata:\n  config: |\n    address-pools:\n    - name: migrated\n      protocol: layer2\n      addresses: [198.51.100.64/28]\n',
+    );
     const r = await cli('migrate', '-f', file, '--to-namespace', NS);
     assert.equal(r.code, 0, r.stderr);
     const objs = parseObjects(r.stdout);
-    assert.deepEqual(objs.map((o) => `${o.kind}/${o.metadata?.name}`), ['IPAddressPool/migrated', 'L2Advertisement/legacy-config']);
+    assert.deepEqual(
+      objs.map((o) => `${o.kind}/${o.metadata?.name}`),
+      ['IPAddressPool/migrated', 'L2Advertisement/legacy-config'],
+    );
     await apply(kc, objs);
   });
 
@@ -162,29 +179,58 @@ describe('kubectl-ironlb against a real API server', { timeout: 300_000 }, () =>
     await api.namespace('metallb-system');
     await apply(kc, [metallbCrd('IPAddressPool', 'ipaddresspools'), metallbCrd('L2Advertisement', 'l2advertisements'), metallbCrd('BGPPeer', 'bgppeers', 'v1beta2')]);
     const custom = kc.makeApiClient(CustomObjectsApi);
-    await eventually('metallb.io served', async () => {
-      const v1 = await custom.getAPIResources({ group: 'metallb.io', version: 'v1beta1' });
-      const v2 = await custom.getAPIResources({ group: 'metallb.io', version: 'v1beta2' });
-      return v1.resources.length === 2 && v2.resources.length === 1 ? true : undefined;
-    }, 30_000, 200);
+    await eventually(
+      'metallb.io served',
+      async () => {
+        const v1 = await custom.getAPIResources({ group: 'metallb.io', version: 'v1beta1' });
+        const v2 = await custom.getAPIResources({ group: 'metallb.io', version: 'v1beta2' });
+        return v1.resources.length === 2 && v2.resources.length === 1 ? true : undefined;
+      },
+      30_000,
+      200,
+    );
     // Plain creates (server-side apply of a brand-new CRD's kind waits for its OpenAPI schema).
     const base = { group: 'metallb.io', version: 'v1beta1', namespace: 'metallb-system' };
-    await eventually('metallb.io objects created', async () => {
-      await custom.createNamespacedCustomObject({ ...base, plural: 'ipaddresspools', body: { apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'from-metallb', labels: { tier: 'x' } }, spec: { addresses: ['198.51.100.80/28'], autoAssign: false } } });
-      return true;
-    }, 30_000, 300);
-    await custom.createNamespacedCustomObject({ ...base, plural: 'l2advertisements', body: { apiVersion: 'metallb.io/v1beta1', kind: 'L2Advertisement', metadata: { name: 'from-metallb' }, spec: { ipAddressPoolSelectors: [{ matchLabels: { tier: 'x' } }] } } });
-    const ok = await eventually('migrate output', async () => {
-      const r = await cli('migrate', '--from-cluster');
-      return r.code === 0 && r.stdout.includes('from-metallb') ? r : undefined;
-    }, 30_000, 500);
+    await eventually(
+      'metallb.io objects created',
+      async () => {
+        await custom.createNamespacedCustomObject({
+          ...base,
+          plural: 'ipaddresspools',
+          body: { apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'from-metallb', labels: { tier: 'x' } }, spec: { addresses: ['198.51.100.80/28'], autoAssign: false } },
+        });
+        return true;
+      },
+      30_000,
+      300,
+    );
+    await custom.createNamespacedCustomObject({
+      ...base,
+      plural: 'l2advertisements',
+      body: { apiVersion: 'metallb.io/v1beta1', kind: 'L2Advertisement', metadata: { name: 'from-metallb' }, spec: { ipAddressPoolSelectors: [{ matchLabels: { tier: 'x' } }] } },
+    });
+    const ok = await eventually(
+      'migrate output',
+      async () => {
+        const r = await cli('migrate', '--from-cluster');
+        return r.code === 0 && r.stdout.includes('from-metallb') ? r : undefined;
+      },
+      30_000,
+      500,
+    );
     const objs = parseObjects(ok.stdout);
-    assert.deepEqual(objs.map((o) => `${o.apiVersion} ${o.kind}/${o.metadata?.namespace}/${o.metadata?.name}`), [
-      'ironlb.io/v1beta1 IPAddressPool/ironlb-system/from-metallb',
-      'ironlb.io/v1beta1 L2Advertisement/ironlb-system/from-metallb',
-    ]);
+    assert.deepEqual(
+      objs.map((o) => `${o.apiVersion} ${o.kind}/${o.metadata?.namespace}/${o.metadata?.name}`),
+      ['ironlb.io/v1beta1 IPAddressPool/ironlb-system/from-metallb', 'ironlb.io/v1beta1 L2Advertisement/ironlb-system/from-metallb'],
+    );
     await apply(kc, objs);
-    await custom.createNamespacedCustomObject({ group: 'metallb.io', version: 'v1beta2', namespace: 'metallb-system', plural: 'bgppeers', body: { apiVersion: 'metallb.io/v1beta2', kind: 'BGPPeer', metadata: { name: 'tor' }, spec: { myASN: 64500, peerASN: 64501, peerAddress: '198.51.100.254' } } });
+    await custom.createNamespacedCustomObject({
+      group: 'metallb.io',
+      version: 'v1beta2',
+      namespace: 'metallb-system',
+      plural: 'bgppeers',
+      body: { apiVersion: 'metallb.io/v1beta2', kind: 'BGPPeer', metadata: { name: 'tor' }, spec: { myASN: 64500, peerASN: 64501, peerAddress: '198.51.100.254' } },
+    });
     const refused = await cli('migrate', '--from-cluster');
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /cannot migrate:\n\s+- BGPPeer "tor": BGP has no layer2 equivalent in ironlb/);

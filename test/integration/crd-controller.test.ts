@@ -151,7 +151,10 @@ describe('controller with ironlb.io objects', { timeout: 300_000 }, () => {
     assert.deepEqual(await api.ingress('old', 'a'), ['198.51.100.200'], 'same addresses: nothing moves');
     const conf = controller.config();
     assert.equal(conf?.pools.find((p) => p.name === 'legacy')?.source, 'crd');
-    assert.ok(conf?.l2Advertisements?.some((a) => a.name === '(ConfigMap)' && a.ipAddressPools.includes('legacy')), 'the ConfigMap still announces its pool names');
+    assert.ok(
+      conf?.l2Advertisements?.some((a) => a.name === '(ConfigMap)' && a.ipAddressPools.includes('legacy')),
+      'the ConfigMap still announces its pool names',
+    );
   });
 
   it('the mass-release guard: with the operator limit at 0, a change that strands a Service is refused and moves nothing', async () => {
@@ -164,7 +167,10 @@ describe('controller with ironlb.io objects', { timeout: 300_000 }, () => {
       const st = await status('crd');
       return cond(st, 'Valid') === 'False/ReleaseRefused' ? st : undefined;
     });
-    assert.match(s.conditions?.find((c) => c.type === 'Valid')?.message ?? '', /refused: this config would take the IPs away from .*new\/b.*annotate ipaddresspool crd --overwrite ironlb\.io\/max-ip-release=1/);
+    assert.match(
+      s.conditions?.find((c) => c.type === 'Valid')?.message ?? '',
+      /refused: this config would take the IPs away from .*new\/b.*annotate ipaddresspool crd --overwrite ironlb\.io\/max-ip-release=1/,
+    );
     await api.waitEvent(NS, 'crd', /^Warning ConfigRefused: refused: /);
     assert.deepEqual(await api.ingress('new', 'b'), before, 'the refused change took nothing away');
     await apply(kc, [pool('crd', { addresses: ['198.51.100.16/29'] })]);

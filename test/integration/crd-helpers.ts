@@ -57,7 +57,14 @@ export class ApiError extends Error {
 }
 
 /** One raw HTTP call with the kubeconfig's credentials; resolves with status, body and warnings. */
-export async function raw(kc: KubeConfig, method: string, path: string, body?: string, contentType = 'application/json', accept = 'application/json'): Promise<{ code: number; body: string; warnings: string[] }> {
+export async function raw(
+  kc: KubeConfig,
+  method: string,
+  path: string,
+  body?: string,
+  contentType = 'application/json',
+  accept = 'application/json',
+): Promise<{ code: number; body: string; warnings: string[] }> {
   const cluster = kc.getCurrentCluster();
   if (cluster === null) throw new Error('no cluster');
   const url = new URL(path, cluster.server);
@@ -150,11 +157,16 @@ export function crdObjects(): KubernetesObject[] {
 export async function installCrds(kc: KubeConfig): Promise<void> {
   await apply(kc, crdObjects());
   const custom = kc.makeApiClient(CustomObjectsApi);
-  await eventually('ironlb.io CRDs established', async () => {
-    const r = await custom.getAPIResources({ group: 'ironlb.io', version: 'v1beta1' });
-    const names = new Set(r.resources.map((x) => x.name));
-    return names.has('ipaddresspools') && names.has('l2advertisements') && names.has('servicel2statuses');
-  }, 30_000, 100);
+  await eventually(
+    'ironlb.io CRDs established',
+    async () => {
+      const r = await custom.getAPIResources({ group: 'ironlb.io', version: 'v1beta1' });
+      const names = new Set(r.resources.map((x) => x.name));
+      return names.has('ipaddresspools') && names.has('l2advertisements') && names.has('servicel2statuses');
+    },
+    30_000,
+    100,
+  );
 }
 
 /** An IPAddressPool object. */

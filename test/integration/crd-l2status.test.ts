@@ -54,7 +54,10 @@ describe('ServiceL2Status on a real API server', { timeout: 240_000 }, () => {
       const first = await getObject<L2>(kc, 'ServiceL2Status', 'shop', 'front');
       assert.deepEqual(first?.status, { node: 'n1', serviceName: 'front', serviceNamespace: 'shop', interfaces: [{ name: 'eth0' }], ips: ['198.51.100.7'], since: '2026-01-01T00:00:00.000Z' });
       assert.equal(first?.metadata.labels?.['ironlb.io/node'], 'n1');
-      assert.deepEqual(first?.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid]), [['Service', 'front', svc.metadata?.uid]]);
+      assert.deepEqual(
+        first?.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid]),
+        [['Service', 'front', svc.metadata?.uid]],
+      );
       // n1 fails over to n2 (interfaces: all).
       n2.announce(ref, { node: 'n2', interfaces: null, ips: ['198.51.100.7'], since: new Date('2026-01-01T00:01:00Z') });
       await n2.idle();

@@ -56,13 +56,22 @@ describe('ironlb.io RBAC on a real API server', { timeout: 240_000 }, () => {
 
   it('the controller, as its ServiceAccount, does its job with ironlb.io objects', async () => {
     const kc = await as('controller');
-    controller = new Controller({ kc, log, namespace: NS, statusIntervalMs: 100, webhook: { host: '127.0.0.1', port: 0, hosts: ['127.0.0.1'], checkIntervalMs: 300 }, backoff: { initialMs: 50, maxMs: 500 } });
+    controller = new Controller({
+      kc,
+      log,
+      namespace: NS,
+      statusIntervalMs: 100,
+      webhook: { host: '127.0.0.1', port: 0, hosts: ['127.0.0.1'], checkIntervalMs: 300 },
+      backoff: { initialMs: 50, maxMs: 500 },
+    });
     await controller.start();
     await api.namespace('app');
     await api.createService('app', 'web');
     assert.deepEqual(await api.waitIngress('app', 'web'), ['198.51.100.0']);
     await eventually('pool status written', async () => ((await getObject<{ status?: { assignedIPv4?: number } }>(admin, 'IPAddressPool', NS, 'p'))?.status?.assignedIPv4 === 1 ? true : undefined));
-    await eventually('advertisement status written', async () => ((await getObject<{ status?: { selectedNodeCount?: number } }>(admin, 'L2Advertisement', NS, 'all'))?.status?.selectedNodeCount === 1 ? true : undefined));
+    await eventually('advertisement status written', async () =>
+      (await getObject<{ status?: { selectedNodeCount?: number } }>(admin, 'L2Advertisement', NS, 'all'))?.status?.selectedNodeCount === 1 ? true : undefined,
+    );
     // The CA goes into the (Service-based) webhook configuration of deploy/ironlb.yaml.
     await eventually('caBundle injected', async () => {
       const vwc = await admin.makeApiClient(AdmissionregistrationV1Api).readValidatingWebhookConfiguration({ name: 'ironlb-webhook' });
@@ -78,10 +87,19 @@ describe('ironlb.io RBAC on a real API server', { timeout: 240_000 }, () => {
     const kc = await as('controller');
     const custom = kc.makeApiClient(CustomObjectsApi);
     const adm = kc.makeApiClient(AdmissionregistrationV1Api);
-    await refused('controller changing a pool spec', () => custom.patchNamespacedCustomObject({ ...G, namespace: NS, plural: 'ipaddresspools', name: 'p', body: { spec: { autoAssign: false } } }, mergePatch));
+    await refused('controller changing a pool spec', () =>
+      custom.patchNamespacedCustomObject({ ...G, namespace: NS, plural: 'ipaddresspools', name: 'p', body: { spec: { autoAssign: false } } }, mergePatch),
+    );
     await refused('controller deleting a pool', () => custom.deleteNamespacedCustomObject({ ...G, namespace: NS, plural: 'ipaddresspools', name: 'p' }));
     await refused('controller reading pools outside ironlb-system', () => custom.listNamespacedCustomObject({ ...G, namespace: 'default', plural: 'ipaddresspools' }));
-    await refused('controller writing ServiceL2Status', () => custom.createNamespacedCustomObject({ ...G, namespace: 'app', plural: 'servicel2statuses', body: { apiVersion: 'ironlb.io/v1beta1', kind: 'ServiceL2Status', metadata: { name: 'web' }, status: { node: 'x', serviceName: 'web', serviceNamespace: 'app' } } }));
+    await refused('controller writing ServiceL2Status', () =>
+      custom.createNamespacedCustomObject({
+        ...G,
+        namespace: 'app',
+        plural: 'servicel2statuses',
+        body: { apiVersion: 'ironlb.io/v1beta1', kind: 'ServiceL2Status', metadata: { name: 'web' }, status: { node: 'x', serviceName: 'web', serviceNamespace: 'app' } },
+      }),
+    );
     await refused('controller patching another webhook configuration', () => adm.patchValidatingWebhookConfiguration({ name: 'someone-else', body: { metadata: { labels: { a: 'b' } } } }, mergePatch));
     await refused('controller deleting its webhook configuration', () => adm.deleteValidatingWebhookConfiguration({ name: 'ironlb-webhook' }));
     const core = kc.makeApiClient(CoreV1Api);
@@ -117,7 +135,9 @@ describe('ironlb.io RBAC on a real API server', { timeout: 240_000 }, () => {
     await refused('speaker writing the config in force', () => core.patchNamespacedConfigMap({ name: 'ironlb-config-in-force', namespace: NS, body: { data: { 'config.json': '{}' } } }, mergePatch));
     await refused('speaker creating ConfigMaps', () => core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'x' } } }));
     await refused('speaker changing a pool', () => custom.patchNamespacedCustomObject({ ...G, namespace: NS, plural: 'ipaddresspools', name: 'p', body: { spec: { autoAssign: false } } }, mergePatch));
-    await refused('speaker writing pool status', () => custom.patchNamespacedCustomObjectStatus({ ...G, namespace: NS, plural: 'ipaddresspools', name: 'p', body: { status: { assignedIPv4: 0 } } }, mergePatch));
+    await refused('speaker writing pool status', () =>
+      custom.patchNamespacedCustomObjectStatus({ ...G, namespace: NS, plural: 'ipaddresspools', name: 'p', body: { status: { assignedIPv4: 0 } } }, mergePatch),
+    );
     await refused('speaker reading webhook configurations', () => kc.makeApiClient(AdmissionregistrationV1Api).readValidatingWebhookConfiguration({ name: 'ironlb-webhook' }));
   });
 });

@@ -36,7 +36,15 @@ describe('ironlb.io CRD schemas on a real API server', { timeout: 180_000 }, () 
           priority: 7,
           namespaces: ['shop', 'ops'],
           namespaceSelectors: [{ matchLabels: { team: 'web' } }, { matchExpressions: [{ key: 'env', operator: 'In', values: ['prod', 'stage'] }] }],
-          serviceSelectors: [{ matchExpressions: [{ key: 'example.com/tier', operator: 'Exists' }, { key: 'legacy', operator: 'DoesNotExist' }, { key: 'zone', operator: 'NotIn', values: ['x'] }] }],
+          serviceSelectors: [
+            {
+              matchExpressions: [
+                { key: 'example.com/tier', operator: 'Exists' },
+                { key: 'legacy', operator: 'DoesNotExist' },
+                { key: 'zone', operator: 'NotIn', values: ['x'] },
+              ],
+            },
+          ],
         },
       }),
       pool('defaults', { addresses: ['203.0.113.0/24'] }),
@@ -58,9 +66,17 @@ describe('ironlb.io CRD schemas on a real API server', { timeout: 180_000 }, () 
     { name: 'IPv4-mapped IPv6', spec: { addresses: ['::ffff:198.51.100.1'] }, message: /IPv4-mapped IPv6 is not allowed/ },
     { name: 'no addresses', spec: { autoAssign: true }, message: /spec\.addresses: Required value/ },
     { name: 'empty addresses', spec: { addresses: [] }, message: /spec\.addresses: Invalid value: .*should have at least 1 items/ },
-    { name: 'unknown field (MetalLB ConfigMap spelling)', spec: { addresses: ['198.51.100.0/28'], 'auto-assign': false }, message: /spec\.auto-assign(": unknown field|: field not declared in schema)|unknown field "spec\.auto-assign"/ },
+    {
+      name: 'unknown field (MetalLB ConfigMap spelling)',
+      spec: { addresses: ['198.51.100.0/28'], 'auto-assign': false },
+      message: /spec\.auto-assign(": unknown field|: field not declared in schema)|unknown field "spec\.auto-assign"/,
+    },
     { name: 'negative priority', spec: { addresses: ['198.51.100.0/28'], serviceAllocation: { priority: -1 } }, message: /spec\.serviceAllocation\.priority: Invalid value: -1/ },
-    { name: 'namespace listed twice', spec: { addresses: ['198.51.100.0/28'], serviceAllocation: { namespaces: ['a', 'a'] } }, message: /spec\.serviceAllocation\.namespaces(\[1\]: Duplicate value: "a"|: duplicate entries for key \[="a"\])/ },
+    {
+      name: 'namespace listed twice',
+      spec: { addresses: ['198.51.100.0/28'], serviceAllocation: { namespaces: ['a', 'a'] } },
+      message: /spec\.serviceAllocation\.namespaces(\[1\]: Duplicate value: "a"|: duplicate entries for key \[="a"\])/,
+    },
     { name: 'bad namespace name', spec: { addresses: ['198.51.100.0/28'], serviceAllocation: { namespaces: ['Shop'] } }, message: /spec\.serviceAllocation\.namespaces\[0\]: Invalid value: "Shop"/ },
     {
       name: 'In without values',
@@ -105,7 +121,11 @@ describe('ironlb.io CRD schemas on a real API server', { timeout: 180_000 }, () 
     { name: 'interface listed twice', spec: { interfaces: ['eth0', 'eth0'] }, message: /spec\.interfaces(\[1\]: Duplicate value: "eth0"|: duplicate entries for key \[="eth0"\])/ },
     { name: 'pool listed twice', spec: { ipAddressPools: ['a', 'a'] }, message: /spec\.ipAddressPools(\[1\]: Duplicate value: "a"|: duplicate entries for key \[="a"\])/ },
     { name: 'pool name that is no object name', spec: { ipAddressPools: ['Bad_Name'] }, message: /spec\.ipAddressPools\[0\]: Invalid value: "Bad_Name"/ },
-    { name: 'node selector without values', spec: { nodeSelectors: [{ matchExpressions: [{ key: 'zone', operator: 'NotIn', values: [] }] }] }, message: /spec\.nodeSelectors\[0\]\.matchExpressions\[0\]: Invalid value: .*operator NotIn needs at least one value/ },
+    {
+      name: 'node selector without values',
+      spec: { nodeSelectors: [{ matchExpressions: [{ key: 'zone', operator: 'NotIn', values: [] }] }] },
+      message: /spec\.nodeSelectors\[0\]\.matchExpressions\[0\]: Invalid value: .*operator NotIn needs at least one value/,
+    },
     { name: 'Exists with values', spec: { nodeSelectors: [{ matchExpressions: [{ key: 'zone', operator: 'Exists', values: ['a'] }] }] }, message: /operator Exists takes no values/ },
     { name: 'MetalLB field ironlb lacks', spec: { serviceSelectors: [{}] }, message: /spec\.serviceSelectors: field not declared in schema|unknown field "spec\.serviceSelectors"/ },
   ];
@@ -117,7 +137,12 @@ describe('ironlb.io CRD schemas on a real API server', { timeout: 180_000 }, () 
 
   it('ServiceL2Status holds one record (no status subresource: one write creates it)', async () => {
     await new Api(kc).namespace('shop');
-    const obj = { apiVersion: 'ironlb.io/v1beta1', kind: 'ServiceL2Status', metadata: { name: 'front', namespace: 'shop' }, status: { node: 'n1', serviceName: 'front', serviceNamespace: 'shop', interfaces: [{ name: 'eth0' }], ips: ['198.51.100.1'], since: '2026-01-01T00:00:00Z' } };
+    const obj = {
+      apiVersion: 'ironlb.io/v1beta1',
+      kind: 'ServiceL2Status',
+      metadata: { name: 'front', namespace: 'shop' },
+      status: { node: 'n1', serviceName: 'front', serviceNamespace: 'shop', interfaces: [{ name: 'eth0' }], ips: ['198.51.100.1'], since: '2026-01-01T00:00:00Z' },
+    };
     await apply(kc, [obj]);
     const got = await getObject<{ status: { node: string } }>(kc, 'ServiceL2Status', 'shop', 'front');
     assert.equal(got?.status.node, 'n1');

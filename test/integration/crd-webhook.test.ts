@@ -90,7 +90,10 @@ describe('admission webhook on a real API server', { timeout: 300_000 }, () => {
     const w = await apply(kc, [pool('c', { addresses: ['198.51.100.16/28'] })]);
     assert.deepEqual(w, [], 'covered by "all": nothing to warn about');
     const lonely = await apply(kc, [advertisement('picky', { ipAddressPools: ['nope'], nodeSelectors: [{ matchLabels: { zone: 'mars' } }] })]);
-    assert.ok(lonely.some((x) => /no pool named "nope" exists/.test(x)), lonely.join(' | '));
+    assert.ok(
+      lonely.some((x) => /no pool named "nope" exists/.test(x)),
+      lonely.join(' | '),
+    );
   });
 
   it('warns when a shrink takes IPs away from Services (and refuses taking every assigned IP)', async () => {
@@ -98,17 +101,26 @@ describe('admission webhook on a real API server', { timeout: 300_000 }, () => {
     await api.createService('app', 's1', {}, { 'ironlb.io/address-pool': 'c' });
     assert.deepEqual(await api.waitIngress('app', 's1'), ['198.51.100.16']);
     // s1 is the only Service with an IP: taking it is what the controller's guard would refuse.
-    assert.match(await refusal(kc, pool('c', { addresses: ['198.51.100.24/29'] })), /refused: this config would take the IPs away from all 1 Services that have one \(app\/s1\).*annotate ipaddresspool c --overwrite ironlb\.io\/max-ip-release=1/);
+    assert.match(
+      await refusal(kc, pool('c', { addresses: ['198.51.100.24/29'] })),
+      /refused: this config would take the IPs away from all 1 Services that have one \(app\/s1\).*annotate ipaddresspool c --overwrite ironlb\.io\/max-ip-release=1/,
+    );
     await api.createService('app', 's0');
     await api.waitIngress('app', 's0');
     const w = await apply(kc, [pool('c', { addresses: ['198.51.100.24/29'] })]);
-    assert.ok(w.some((x) => /takes the IPs away from 1 Service\(s\) \(app\/s1\)/.test(x)), w.join(' | '));
+    assert.ok(
+      w.some((x) => /takes the IPs away from 1 Service\(s\) \(app\/s1\)/.test(x)),
+      w.join(' | '),
+    );
   });
 
   it('checks the legacy ConfigMap by name and namespace only', async () => {
     const bad = configMap('config', NS, 'address-pools:\n- name: p\n  protocol: layer2\n  addresses: [198.51.100.9-198.51.100.1]\n');
     const msg = await refusal(kc, bad);
-    assert.match(msg, /admission webhook "configmap\.ironlb\.io" denied the request: ConfigMap ironlb-system\/config: invalid config: pool "p": range 198\.51\.100\.9-198\.51\.100\.1 is reversed \(line 4\)/);
+    assert.match(
+      msg,
+      /admission webhook "configmap\.ironlb\.io" denied the request: ConfigMap ironlb-system\/config: invalid config: pool "p": range 198\.51\.100\.9-198\.51\.100\.1 is reversed \(line 4\)/,
+    );
     // The same junk under any other name, or in any other namespace, is none of ironlb's business.
     await apply(kc, [configMap('unrelated', NS, 'junk: [')]);
     await apply(kc, [configMap('config', 'default', 'junk: [')]);
@@ -124,9 +136,7 @@ describe('admission webhook on a real API server', { timeout: 300_000 }, () => {
   it('re-injects the CA bundle when a re-applied manifest wipes it', async () => {
     const keeper = controller?.webhookCertKeeper();
     const before = keeper?.injections() ?? 0;
-    await admission().patchValidatingWebhookConfiguration(
-      { name: 'ironlb-webhook', body: [{ op: 'replace', path: '/webhooks/0/clientConfig/caBundle', value: '' }] },
-    );
+    await admission().patchValidatingWebhookConfiguration({ name: 'ironlb-webhook', body: [{ op: 'replace', path: '/webhooks/0/clientConfig/caBundle', value: '' }] });
     await eventually('re-injected', () => ((keeper?.injections() ?? 0) > before ? true : undefined));
     const vwc = await admission().readValidatingWebhookConfiguration({ name: 'ironlb-webhook' });
     assert.notEqual(vwc.webhooks?.[0]?.clientConfig.caBundle ?? '', '');
@@ -156,10 +166,15 @@ describe('admission webhook on a real API server', { timeout: 300_000 }, () => {
     try {
       await apply(kc, [webhookConfig(`https://127.0.0.1:${port}/validate`)]);
       // Wait until the API server uses the new URL (one of our writes reaches the hanging server).
-      await eventually('API server calls the hanging webhook', async () => {
-        await apply(kc, [pool('d', { addresses: ['198.51.100.64/28'] })]);
-        return connections > 0 ? true : undefined;
-      }, 60_000, 200);
+      await eventually(
+        'API server calls the hanging webhook',
+        async () => {
+          await apply(kc, [pool('d', { addresses: ['198.51.100.64/28'] })]);
+          return connections > 0 ? true : undefined;
+        },
+        60_000,
+        200,
+      );
       const before = connections;
       for (let i = 0; i < 5; i++) {
         await apply(kc, [configMap(`other-${i}`, NS, 'anything')]);
@@ -198,13 +213,24 @@ describe('admission webhook on a real API server', { timeout: 300_000 }, () => {
     // The webhook is unreachable (port 1: connection refused; failurePolicy Ignore): an overlap gets in.
     await apply(kc, [webhookConfig('https://127.0.0.1:1/validate')]);
     const bad = { ...pool('g', { addresses: ['198.51.100.4/30'] }), metadata: { name: 'g', namespace: NS, finalizers: ['example.com/hold'] } };
-    await eventually('the overlapping pool is stored while the webhook is down', async () => (await apply(kc, [bad]).then(() => true).catch(() => false)) || undefined, 60_000, 200);
+    await eventually(
+      'the overlapping pool is stored while the webhook is down',
+      async () =>
+        (await apply(kc, [bad])
+          .then(() => true)
+          .catch(() => false)) || undefined,
+      60_000,
+      200,
+    );
     await apply(kc, [webhookConfig(`https://127.0.0.1:${addr.port}/validate`)]);
     await eventually('webhook in effect again', async () => /overlaps/.test(await refusal(kc, pool('probe', { addresses: ['198.51.100.0/30'] })).catch(() => '')), 30_000, 200);
     try {
       const label = await merge({ metadata: { labels: { fixed: 'yes' } } });
       assert.equal(label.code, 200, label.body);
-      assert.ok(label.warnings.some((w) => /^only metadata changed, so this update is allowed; the spec is still not valid: IPAddressPool "g": .*overlaps/.test(w)), label.warnings.join(' | '));
+      assert.ok(
+        label.warnings.some((w) => /^only metadata changed, so this update is allowed; the spec is still not valid: IPAddressPool "g": .*overlaps/.test(w)),
+        label.warnings.join(' | '),
+      );
       const spec = await merge({ spec: { addresses: ['198.51.100.8/30'] } });
       assert.ok(spec.code >= 400, 'an invalid spec change is still refused');
       assert.match(spec.body, /overlaps 198\.51\.100\.0\/28 in pool \\"a\\"/);

@@ -67,10 +67,14 @@ export class Api {
 
   /** Waits until the Service has exactly `count` ingress IPs and returns them. */
   async waitIngress(namespace: string, name: string, count = 1, timeoutMs = 10_000): Promise<string[]> {
-    return eventually(`${namespace}/${name} to get ${count} IP(s)`, async () => {
-      const ips = await this.ingress(namespace, name);
-      return ips.length === count ? ips : undefined;
-    }, timeoutMs);
+    return eventually(
+      `${namespace}/${name} to get ${count} IP(s)`,
+      async () => {
+        const ips = await this.ingress(namespace, name);
+        return ips.length === count ? ips : undefined;
+      },
+      timeoutMs,
+    );
   }
 
   /** Events on an object, as "Type Reason: message" lines. */

@@ -122,13 +122,21 @@ describe('the config in force survives a controller restart', { timeout: 300_000
 
   it('kubectl ironlb status, seeded from the published document, matches the controller', async () => {
     // A busy API server may answer 429 (priority and fairness) to one of the CLI's many reads: ask again.
-    const r = await eventually('kubectl ironlb status', async () => run(process.execPath, [bin, '--kubeconfig', kubeconfig, 'status', '-o', 'json'], { timeout: 60_000 }).catch(() => undefined), 90_000, 1000);
+    const r = await eventually(
+      'kubectl ironlb status',
+      async () => run(process.execPath, [bin, '--kubeconfig', kubeconfig, 'status', '-o', 'json'], { timeout: 60_000 }).catch(() => undefined),
+      90_000,
+      1000,
+    );
     const report = JSON.parse(r.stdout) as { config: string; pools: { name: string; source: string; addresses: string[] }[]; problems: string[] };
     const want = (controllers[0]?.config()?.pools ?? []).map((p) => `${p.name}(${p.source ?? 'configmap'}):${p.addresses.map(formatRange).join(',')}`).sort();
     const got = report.pools.map((p) => `${p.name}(${p.source}):${p.addresses.join(',')}`).sort();
     assert.deepEqual(got, want);
     assert.equal(report.config, 'both');
-    assert.ok(report.problems.some((p) => /does not exist, but its pools stay in force/.test(p)), report.problems.join('\n'));
+    assert.ok(
+      report.problems.some((p) => /does not exist, but its pools stay in force/.test(p)),
+      report.problems.join('\n'),
+    );
   });
 
   it('what it prevents: started without the document, a controller decides differently', async () => {

@@ -85,7 +85,13 @@ describe('ResilientInformer on a real API server', { timeout: 180_000 }, () => {
       proxy.restore();
 
       await eventually('the missed changes', () => ['add d 1', 'update b 2', 'delete a 1'].every((e) => seen.includes(e)), 30_000);
-      assert.deepEqual(inf.list().map((c) => c.metadata?.name).sort(), ['b', 'c', 'd']);
+      assert.deepEqual(
+        inf
+          .list()
+          .map((c) => c.metadata?.name)
+          .sort(),
+        ['b', 'c', 'd'],
+      );
       await eventually('connected again', () => inf.state().connected, 30_000);
       // And it watches again afterwards.
       await mk('inf', 'e', '1');
@@ -116,7 +122,13 @@ describe('ResilientInformer on a real API server', { timeout: 180_000 }, () => {
       await eventually('watching again', () => inf.state().connected && inf.stats().relists >= 2, 30_000);
       await mk('inf410', 'z', '1');
       await eventually('watch event for z', () => seen.includes('add z 1'), 20_000);
-      assert.deepEqual(inf.list().map((c) => c.metadata?.name).sort(), ['y', 'z']);
+      assert.deepEqual(
+        inf
+          .list()
+          .map((c) => c.metadata?.name)
+          .sort(),
+        ['y', 'z'],
+      );
       assert.equal(inf.stats().watchErrors, 0, 'a 410 is not a failure');
     } finally {
       inf.stop();

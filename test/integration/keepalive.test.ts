@@ -60,10 +60,7 @@ describe('API connection reuse', { timeout: 120_000 }, () => {
     const core = kc.makeApiClient(CoreV1Api);
     const before = proxy.connections();
     for (let i = 0; i < 10; i++) await core.readNamespace({ name: 'ka' });
-    assert.ok(
-      proxy.connections() - before >= 8,
-      'client-node now reuses connections by itself: the middleware in packages/k8s/src/clients.ts may be unnecessary',
-    );
+    assert.ok(proxy.connections() - before >= 8, 'client-node now reuses connections by itself: the middleware in packages/k8s/src/clients.ts may be unnecessary');
   });
 
   it('no longer patches the KubeConfig (withKeepAlive is an identity)', () => {

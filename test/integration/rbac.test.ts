@@ -41,7 +41,11 @@ describe('the controller with the RBAC of deploy/ironlb.yaml', { timeout: 240_00
     api = new Api(cp.kubeConfig());
     // Everything but the controller's permission to write Service status, for the retry test.
     const crippled = { ...controllerRole, rules: (controllerRole.rules ?? []).filter((r) => !(r.resources ?? []).includes('services/status')) };
-    await applyObjects(cp.kubeConfig(), objects.map((o) => (o === controllerRole ? crippled : o)), false);
+    await applyObjects(
+      cp.kubeConfig(),
+      objects.map((o) => (o === controllerRole ? crippled : o)),
+      false,
+    );
     await api.setConfig(NS, 'address-pools:\n- name: p\n  protocol: layer2\n  addresses: [198.51.100.200-198.51.100.209]\n');
     sa = new KubeConfig();
     sa.loadFromString(await serviceAccountKubeconfig(cp.kubeConfig(), NS, 'controller', cp.server, cp.caPem));
@@ -74,7 +78,11 @@ describe('the controller with the RBAC of deploy/ironlb.yaml', { timeout: 240_00
     assert.match(cm.data?.['config.json'] ?? '', /"name":"p","source":"configmap","addresses":\["198\.51\.100\.200-198\.51\.100\.209"\]/);
     // Deleted by someone (the admin): the controller, with its own identity, writes it again.
     await api.core.deleteNamespacedConfigMap({ name: 'ironlb-config-in-force', namespace: NS });
-    await eventually('re-created', async () => ((await api.core.readNamespacedConfigMap({ name: 'ironlb-config-in-force', namespace: NS }).catch(() => undefined))?.metadata?.uid ?? cm.metadata?.uid) !== cm.metadata?.uid, 30_000);
+    await eventually(
+      're-created',
+      async () => ((await api.core.readNamespacedConfigMap({ name: 'ironlb-config-in-force', namespace: NS }).catch(() => undefined))?.metadata?.uid ?? cm.metadata?.uid) !== cm.metadata?.uid,
+      30_000,
+    );
     // A change of the config in force is an update with the controller's identity.
     await api.setConfig(NS, 'address-pools:\n- name: p\n  protocol: layer2\n  addresses: [198.51.100.200-198.51.100.209]\n- name: q\n  protocol: layer2\n  addresses: [198.51.100.220/30]\n');
     await eventually('updated', async () => /"name":"q"/.test((await api.core.readNamespacedConfigMap({ name: 'ironlb-config-in-force', namespace: NS })).data?.['config.json'] ?? ''), 30_000);
@@ -109,7 +117,10 @@ describe('the controller with the RBAC of deploy/ironlb.yaml', { timeout: 240_00
       ['read Secrets elsewhere', () => core.listNamespacedSecret({ namespace: 'default' })],
       ['change a Service spec', () => core.patchNamespacedService({ name: 'web', namespace: 'app', body: { spec: { type: 'ClusterIP' } } }, mergePatch)],
       ['write ConfigMaps', () => core.patchNamespacedConfigMap({ name: 'config', namespace: NS, body: { data: { config: '' } } }, mergePatch)],
-      ['replace the address-pool ConfigMap', async () => core.replaceNamespacedConfigMap({ name: 'config', namespace: NS, body: await api.core.readNamespacedConfigMap({ name: 'config', namespace: NS }) })],
+      [
+        'replace the address-pool ConfigMap',
+        async () => core.replaceNamespacedConfigMap({ name: 'config', namespace: NS, body: await api.core.readNamespacedConfigMap({ name: 'config', namespace: NS }) }),
+      ],
       ['delete the config in force', () => core.deleteNamespacedConfigMap({ name: 'ironlb-config-in-force', namespace: NS })],
       ['patch the config in force', () => core.patchNamespacedConfigMap({ name: 'ironlb-config-in-force', namespace: NS, body: { data: { 'config.json': '{}' } } }, mergePatch)],
       ['create ConfigMaps elsewhere', () => core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'x' } } })],

@@ -17,8 +17,14 @@ before(() => {
 });
 after(() => killAll());
 
-const isEv = (ev: string, name: string) => (l: Line): boolean => l.ev === ev && (l.node as { name?: string } | undefined)?.name === name;
-const isLog = (re: RegExp) => (l: Line): boolean => l.ev === 'log' && re.test(String(l.msg));
+const isEv =
+  (ev: string, name: string) =>
+  (l: Line): boolean =>
+    l.ev === ev && (l.node as { name?: string } | undefined)?.name === name;
+const isLog =
+  (re: RegExp) =>
+  (l: Line): boolean =>
+    l.ev === 'log' && re.test(String(l.msg));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function allAlive(p: Peer, names: string[]): boolean {
@@ -53,10 +59,20 @@ test('interop: TS joins Go and Go joins TS; 60 s alive with no suspicion; SIGKIL
   await sleep(60_000);
   for (const p of [g1, g2]) {
     const bad = p.lines.slice(mark[p.name as 'g1' | 'g2']).filter(isLog(/Suspect|Refuting|Marking .* as failed|Failed|ERR/));
-    assert.deepEqual(bad.map((l) => l.msg), [], `${p.name} logged problems`);
+    assert.deepEqual(
+      bad.map((l) => l.msg),
+      [],
+      `${p.name} logged problems`,
+    );
     const suspectLines = p.lines.slice(mark[p.name as 'g1' | 'g2']).filter((l) => l.ev === 'members' && JSON.stringify(l.members).includes('"suspect"'));
     assert.equal(suspectLines.length, 0, `${p.name} listed a suspect member`);
-    assert.ok(p.lines.slice(mark[p.name as 'g1' | 'g2']).filter((l) => l.ev === 'members').every((l) => l.health === 0), `${p.name} health degraded`);
+    assert.ok(
+      p.lines
+        .slice(mark[p.name as 'g1' | 'g2'])
+        .filter((l) => l.ev === 'members')
+        .every((l) => l.health === 0),
+      `${p.name} health degraded`,
+    );
   }
   const tStats = t1.lines.filter((l) => l.ev === 'stats');
   const lastStats = tStats[tStats.length - 1] as { probeFailures: number; suspicionsRaised: number; refutes: number } | undefined;
@@ -188,9 +204,17 @@ test('interop: a forged dead at 0xffffffff is taken by Go (its incarnation compa
   // The forger holds the key and sends one dead about t20 to the Go member: type 5, then
   // {From: "g20", Incarnation: 0xffffffff, Node: "t20"} in memberlist's msgpack, sealed (v1).
   const dead = Buffer.concat([
-    Buffer.from([0x05, 0x83, 0xa4]), Buffer.from('From'), Buffer.from([0xa3]), Buffer.from('g20'),
-    Buffer.from([0xab]), Buffer.from('Incarnation'), Buffer.from([0xce, 0xff, 0xff, 0xff, 0xff]),
-    Buffer.from([0xa4]), Buffer.from('Node'), Buffer.from([0xa3]), Buffer.from('t20'),
+    Buffer.from([0x05, 0x83, 0xa4]),
+    Buffer.from('From'),
+    Buffer.from([0xa3]),
+    Buffer.from('g20'),
+    Buffer.from([0xab]),
+    Buffer.from('Incarnation'),
+    Buffer.from([0xce, 0xff, 0xff, 0xff, 0xff]),
+    Buffer.from([0xa4]),
+    Buffer.from('Node'),
+    Buffer.from([0xa3]),
+    Buffer.from('t20'),
   ]);
   const forged = encryptPayload(1, Buffer.from(KEY, 'hex'), dead, new Uint8Array(0));
   const sock = createSocket('udp4');
@@ -201,8 +225,18 @@ test('interop: a forged dead at 0xffffffff is taken by Go (its incarnation compa
   // Go gossips the death; the TS members drop it as an implausible jump: no failover there.
   await tb.waitFor('t21 drops the relayed claim', (l) => l.ev === 'stats' && ((l.dropped as Record<string, number> | undefined)?.incarnationJump ?? 0) > 0, 20_000, marks[2]);
   await sleep(3000);
-  for (const [p, i] of [[ta, 1], [tb, 2]] as const) {
-    assert.deepEqual(p.lines.slice(marks[i]).filter((l) => l.ev === 'leave').map((l) => (l.node as { name: string }).name), [], `${p.name} saw no death`);
+  for (const [p, i] of [
+    [ta, 1],
+    [tb, 2],
+  ] as const) {
+    assert.deepEqual(
+      p.lines
+        .slice(marks[i])
+        .filter((l) => l.ev === 'leave')
+        .map((l) => (l.node as { name: string }).name),
+      [],
+      `${p.name} saw no death`,
+    );
     assert.ok(allAlive(p, ['g20', 't20', 't21']), `${p.name} keeps everyone alive`);
   }
   // Go forgets t20 once it has been dead for GossipToTheDeadTime (LAN: 30 s), then re-learns

@@ -57,10 +57,12 @@ function track(name: string, proc: ChildProcess): Peer {
     for (const w of waiters.splice(0)) w();
   });
   proc.stderr?.resume();
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => {
-    children.delete(proc);
-    resolve(code);
-  }));
+  const exited = new Promise<number | null>((resolve) =>
+    proc.once('exit', (code) => {
+      children.delete(proc);
+      resolve(code);
+    }),
+  );
   const waitFor = (what: string, pred: (l: Line) => boolean, timeoutMs: number, fromIndex = 0): Promise<Line> =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${name}: timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);

@@ -60,7 +60,17 @@ async function main(): Promise<void> {
   const tick = setInterval(() => {
     out({ ev: 'members', members: ml.members().map(node), health: ml.healthScore() });
     const s = ml.stats();
-    out({ ev: 'stats', probeFailures: s.probeFailures, suspicionsRaised: s.suspicionsRaised, refutes: s.refutes, dropped: s.dropped, awareness: s.awareness, packetsReceived: s.packetsReceived, probeStalls: s.probeStalls, tcpFallbackSuccesses: s.tcpFallbackSuccesses });
+    out({
+      ev: 'stats',
+      probeFailures: s.probeFailures,
+      suspicionsRaised: s.suspicionsRaised,
+      refutes: s.refutes,
+      dropped: s.dropped,
+      awareness: s.awareness,
+      packetsReceived: s.packetsReceived,
+      probeStalls: s.probeStalls,
+      tcpFallbackSuccesses: s.tcpFallbackSuccesses,
+    });
   }, every);
   const stop = (): void => {
     clearInterval(tick);

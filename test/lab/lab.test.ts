@@ -99,7 +99,11 @@ describe('three-node lab', { timeout: 300_000 }, () => {
       assert.ok(existsSync(kubeconfig));
       execFileSync(process.execPath, ['--import', 'tsx', cli, 'down'], { env, timeout: 60_000 });
       assert.ok(!existsSync(kubeconfig), 'no kubeconfig left');
-      assert.deepEqual(readdirSync(tmpdir()).filter((e) => e.startsWith(`ironlb-lab-${st.id}-`)), [], 'no lab state directory left');
+      assert.deepEqual(
+        readdirSync(tmpdir()).filter((e) => e.startsWith(`ironlb-lab-${st.id}-`)),
+        [],
+        'no lab state directory left',
+      );
       assert.ok(!listLabIds().includes(st.id));
     } finally {
       execFileSync(process.execPath, ['--import', 'tsx', cli, 'down'], { env, timeout: 60_000 });

@@ -127,7 +127,10 @@ function destroyNetns(netns: string): void {
 export function destroyLab(id: string): void {
   let names: string[] = [];
   try {
-    names = ip(['netns', 'list']).split('\n').map((l) => l.split(' ')[0] ?? '').filter((n) => n.startsWith(`${LAB_PREFIX}-${id}-`));
+    names = ip(['netns', 'list'])
+      .split('\n')
+      .map((l) => l.split(' ')[0] ?? '')
+      .filter((n) => n.startsWith(`${LAB_PREFIX}-${id}-`));
   } catch {
     /* no netns support at all */
   }
@@ -145,7 +148,9 @@ export function destroyLab(id: string): void {
 function labStateDirs(id: string): string[] {
   const prefix = `ironlb-lab-${id}-`;
   try {
-    return readdirSync(tmpdir()).filter((e) => e.startsWith(prefix)).map((e) => join(tmpdir(), e));
+    return readdirSync(tmpdir())
+      .filter((e) => e.startsWith(prefix))
+      .map((e) => join(tmpdir(), e));
   } catch {
     return [];
   }

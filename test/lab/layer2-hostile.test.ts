@@ -12,9 +12,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import {
-  CodecError, arpRequestFrame, decodeArpFrame, decodeNdpFrame, encodeNdpFrame, icmpv6Checksum, neighborSolicitationFrame,
-} from '@ironlb/layer2';
+import { CodecError, arpRequestFrame, decodeArpFrame, decodeNdpFrame, encodeNdpFrame, icmpv6Checksum, neighborSolicitationFrame } from '@ironlb/layer2';
 import { L2Lab, ResponderChild, WireChild, flood, labSkip, sleep, waitFor } from './layer2-lab.js';
 
 const VIP4 = '198.51.100.70';
@@ -80,14 +78,14 @@ describe('layer2: hostile frames and floods (issue 10)', { skip: labSkip, timeou
     const client = l.member('client');
     const control = family === 4 ? arpRequestFrame(client.mac, client.ipv4, VIP4) : neighborSolicitationFrame(client.mac, client.ipv6, VIP6);
     // Answers to the client only: the burst's gratuitous frames and kernel chatter do not count.
-    const answersIn = (frames: { hex: string }[]): number => frames.filter((c) => {
-      const b = Uint8Array.from(Buffer.from(c.hex, 'hex'));
-      const a = decodeArpFrame(b);
-      if (!(a instanceof CodecError)) return a.arp.op === 2 && a.arp.senderMac === node.mac && a.ethernet.dst === client.mac;
-      const n = decodeNdpFrame(b);
-      return !(n instanceof CodecError) && n.message.type === 'na' && n.message.solicited && n.ethernet.src === node.mac &&
-        n.ethernet.dst === client.mac;
-    }).length;
+    const answersIn = (frames: { hex: string }[]): number =>
+      frames.filter((c) => {
+        const b = Uint8Array.from(Buffer.from(c.hex, 'hex'));
+        const a = decodeArpFrame(b);
+        if (!(a instanceof CodecError)) return a.arp.op === 2 && a.arp.senderMac === node.mac && a.ethernet.dst === client.mac;
+        const n = decodeNdpFrame(b);
+        return !(n instanceof CodecError) && n.message.type === 'na' && n.message.solicited && n.ethernet.src === node.mac && n.ethernet.dst === client.mac;
+      }).length;
     const before = await r.stats();
     await w.take();
     await w.send(hostile);
@@ -109,7 +107,13 @@ describe('layer2: hostile frames and floods (issue 10)', { skip: labSkip, timeou
 
   it('an ARP request with protocol type 0x86dd (plen 4) is not answered', async () => {
     const c = (lab ?? assert.fail()).member('client');
-    await tryFrame(edit(arpRequestFrame(c.mac, c.ipv4, VIP4), (f) => { f[16] = 0x86; f[17] = 0xdd; }), 4);
+    await tryFrame(
+      edit(arpRequestFrame(c.mac, c.ipv4, VIP4), (f) => {
+        f[16] = 0x86;
+        f[17] = 0xdd;
+      }),
+      4,
+    );
   });
 
   it('a VLAN-tagged ARP request is not answered (untagged) and is counted as vlanTagged', async () => {
@@ -133,12 +137,33 @@ describe('layer2: hostile frames and floods (issue 10)', { skip: labSkip, timeou
 
   // The rest of RFC 4861 §7.1.1, each on the wire.
   const ndpCases: { desc: string; reason: string; make: (mac: string, src: string) => Uint8Array }[] = [
-    { desc: 'hop limit 254', reason: 'badHopLimit', make: (mac, src) => edit(neighborSolicitationFrame(mac, src, VIP6), (f) => { f[21] = 254; }) },
-    { desc: 'ICMP code 1', reason: 'malformed', make: (mac, src) => fixSum(edit(neighborSolicitationFrame(mac, src, VIP6), (f) => { f[55] = 1; })) },
+    {
+      desc: 'hop limit 254',
+      reason: 'badHopLimit',
+      make: (mac, src) =>
+        edit(neighborSolicitationFrame(mac, src, VIP6), (f) => {
+          f[21] = 254;
+        }),
+    },
+    {
+      desc: 'ICMP code 1',
+      reason: 'malformed',
+      make: (mac, src) =>
+        fixSum(
+          edit(neighborSolicitationFrame(mac, src, VIP6), (f) => {
+            f[55] = 1;
+          }),
+        ),
+    },
     {
       desc: 'ICMP length 16 (< 24)',
       reason: 'malformed',
-      make: (mac, src) => fixSum(edit(neighborSolicitationFrame(mac, src, VIP6), (f) => { f[19] = 16; })).subarray(0, 70),
+      make: (mac, src) =>
+        fixSum(
+          edit(neighborSolicitationFrame(mac, src, VIP6), (f) => {
+            f[19] = 16;
+          }),
+        ).subarray(0, 70),
     },
     {
       desc: 'a multicast target',

@@ -40,9 +40,7 @@ const FLOOD_C = join(ROOT, 'test/lab/layer2-flood.c');
 
 /** Why lab tests cannot run here, or false. */
 export const labSkip: string | false =
-  process.getuid?.() !== 0 ? 'needs root (network namespaces, AF_PACKET)'
-    : !existsSync(ADDON) ? 'addon not built: node packages/layer2/scripts/build-native.mjs'
-      : false;
+  process.getuid?.() !== 0 ? 'needs root (network namespaces, AF_PACKET)' : !existsSync(ADDON) ? 'addon not built: node packages/layer2/scripts/build-native.mjs' : false;
 
 /** VIP ranges the node members treat as local (kube-proxy emulation); every test VIP is inside. */
 export const VIP_RANGE_V4 = '198.51.100.64/26';
@@ -319,13 +317,18 @@ class JsonChild {
 
   /** Removes and returns the first line with `event` (fails on an error line or after `ms`). */
   async next(event: string, ms = 5000, match: (l: Record<string, unknown>) => boolean = () => true): Promise<Record<string, unknown>> {
-    return waitFor(`"${event}" (stderr: ${this.stderr.slice(-500)})`, ms, () => {
-      const i = this.lines.findIndex((l) => (l.event === event && match(l)) || l.event === 'error');
-      if (i < 0) return null;
-      const [l] = this.lines.splice(i, 1);
-      if (l?.event === 'error') assert.fail(`child error: ${JSON.stringify(l)}`);
-      return l;
-    }, 20);
+    return waitFor(
+      `"${event}" (stderr: ${this.stderr.slice(-500)})`,
+      ms,
+      () => {
+        const i = this.lines.findIndex((l) => (l.event === event && match(l)) || l.event === 'error');
+        if (i < 0) return null;
+        const [l] = this.lines.splice(i, 1);
+        if (l?.event === 'error') assert.fail(`child error: ${JSON.stringify(l)}`);
+        return l;
+      },
+      20,
+    );
   }
 
   /** Every line with `event` received so far (left in place). */
@@ -454,13 +457,28 @@ export interface FloodResult {
 /** Runs the flooder in `member`'s namespace and returns its measurement. */
 export async function flood(lab: L2Lab, member: string, opts: { mode: 'arp' | 'ndp'; targets: readonly string[]; rate: number; durationMs: number; graceMs?: number }): Promise<FloodResult> {
   const bin = buildFlooder();
-  const args = ['--ifname', 'eth0', '--mode', opts.mode, '--rate', String(opts.rate), '--duration-ms', String(opts.durationMs),
-    '--grace-ms', String(opts.graceMs ?? 300), ...opts.targets.flatMap((t) => ['--target', t])];
+  const args = [
+    '--ifname',
+    'eth0',
+    '--mode',
+    opts.mode,
+    '--rate',
+    String(opts.rate),
+    '--duration-ms',
+    String(opts.durationMs),
+    '--grace-ms',
+    String(opts.graceMs ?? 300),
+    ...opts.targets.flatMap((t) => ['--target', t]),
+  ];
   const child = lab.spawnIn(lab.member(member).netns, bin, args);
   let out = '';
   let err = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   // Bounded: the flooder caps itself at 60 s; this is the backstop.
   const killer = setTimeout(() => child.kill('SIGKILL'), opts.durationMs + (opts.graceMs ?? 300) + 30_000);
   const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
@@ -489,7 +507,9 @@ export async function startSniffer(lab: L2Lab, member: string, opts: { mode: 'ar
   const lines: string[] = [];
   let err = '';
   createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   const killer = setTimeout(() => child.kill('SIGKILL'), opts.durationMs + 30_000);
   const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
   await waitFor(`the sniffer to start (${err})`, 10_000, () => lines.length > 0 || child.exitCode !== null, 10);

@@ -32,10 +32,7 @@ function repoRoot(): string {
 const ROOT = repoRoot();
 const ADDON = join(ROOT, 'packages/layer2/build/ironlb_packet.node');
 const RESPOND_TS = join(ROOT, 'packages/layer2/src/cli/respond.ts');
-const skip =
-  process.getuid?.() !== 0 ? 'needs root (network namespaces, AF_PACKET)'
-    : !existsSync(ADDON) ? 'addon not built: node packages/layer2/scripts/build-native.mjs'
-      : false;
+const skip = process.getuid?.() !== 0 ? 'needs root (network namespaces, AF_PACKET)' : !existsSync(ADDON) ? 'addon not built: node packages/layer2/scripts/build-native.mjs' : false;
 
 const ID = `${process.pid % 100000}`;
 const SPEAKER = `ironlb-l2s-${ID}`;
@@ -84,8 +81,7 @@ function poke(addr: string): void {
 
 /** Connects from the client to `addr`:TCP_PORT and returns what the server says ('' on failure). */
 function tcpFromClient(addr: string): string {
-  const js = `const s=require('net').connect({host:'${addr}',port:${TCP_PORT},timeout:1500});` +
-    `s.on('data',(d)=>process.stdout.write(d));s.on('timeout',()=>s.destroy());s.on('error',()=>{})`;
+  const js = `const s=require('net').connect({host:'${addr}',port:${TCP_PORT},timeout:1500});` + `s.on('data',(d)=>process.stdout.write(d));s.on('timeout',()=>s.destroy());s.on('error',()=>{})`;
   try {
     return sh([process.execPath, '-e', js], CLIENT);
   } catch {
@@ -187,7 +183,10 @@ describe('layer2 responder on a veth pair between two namespaces', { skip, timeo
     ip('link', 'add', VETH_S, 'type', 'veth', 'peer', 'name', VETH_C);
     ip('link', 'set', VETH_S, 'netns', SPEAKER);
     ip('link', 'set', VETH_C, 'netns', CLIENT);
-    for (const [ns, dev, v4, v6] of [[SPEAKER, VETH_S, SPEAKER_V4, SPEAKER_V6], [CLIENT, VETH_C, CLIENT_V4, CLIENT_V6]] as const) {
+    for (const [ns, dev, v4, v6] of [
+      [SPEAKER, VETH_S, SPEAKER_V4, SPEAKER_V6],
+      [CLIENT, VETH_C, CLIENT_V4, CLIENT_V6],
+    ] as const) {
       ip('-n', ns, 'link', 'set', dev, 'name', 'eth0');
       ip('-n', ns, 'addr', 'add', `${v4}/25`, 'dev', 'eth0');
       ip('-n', ns, 'addr', 'add', `${v6}/64`, 'dev', 'eth0', 'nodad');
@@ -199,14 +198,15 @@ describe('layer2 responder on a veth pair between two namespaces', { skip, timeo
     ip('-n', SPEAKER, '-6', 'route', 'add', 'local', LOCAL_RANGE_V6, 'dev', 'lo');
     sh(['sysctl', '-q', '-w', 'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2'], SPEAKER);
     // A TCP service on every VIP of the node, like a Service behind kube-proxy.
-    server = spawn('ip', ['netns', 'exec', SPEAKER, process.execPath, '-e',
-      `require('net').createServer((s) => s.end('speaker')).listen(${TCP_PORT}, '::')`], { stdio: 'ignore' });
+    server = spawn('ip', ['netns', 'exec', SPEAKER, process.execPath, '-e', `require('net').createServer((s) => s.end('speaker')).listen(${TCP_PORT}, '::')`], { stdio: 'ignore' });
     speakerMac = /link\/ether ([0-9a-f:]{17})/.exec(ip('-n', SPEAKER, 'link', 'show', 'eth0'))?.[1] ?? '';
     assert.notEqual(speakerMac, '');
     // The responder's NDP side needs the link-local address, which appears after link-local DAD.
-    await waitFor('a link-local address on the speaker eth0', 5000, () =>
-      /inet6 fe80::.* scope link\s*$/m.test(ip('-n', SPEAKER, '-6', 'addr', 'show', 'dev', 'eth0')) &&
-      !/tentative/.test(ip('-n', SPEAKER, '-6', 'addr', 'show', 'dev', 'eth0')));
+    await waitFor(
+      'a link-local address on the speaker eth0',
+      5000,
+      () => /inet6 fe80::.* scope link\s*$/m.test(ip('-n', SPEAKER, '-6', 'addr', 'show', 'dev', 'eth0')) && !/tentative/.test(ip('-n', SPEAKER, '-6', 'addr', 'show', 'dev', 'eth0')),
+    );
     responder = new Responder();
     const ready = await responder.next('ready', 10_000);
     assert.deepEqual(ready.responders, ['arp/eth0', 'ndp/eth0']);
@@ -249,7 +249,7 @@ describe('layer2 responder on a veth pair between two namespaces', { skip, timeo
     assert.ok(drops(after) > drops(before), 'the request reached the responder and was dropped as notAnnounced');
   });
 
-  it('IPv4: a gratuitous ARP moves the client\'s existing entry to the speaker MAC', async () => {
+  it("IPv4: a gratuitous ARP moves the client's existing entry to the speaker MAC", async () => {
     const r = responder ?? assert.fail('no responder');
     ip('-n', CLIENT, 'neigh', 'replace', VIP4_GARP, 'lladdr', DECOY_MAC, 'dev', 'eth0', 'nud', 'stale');
     // Linux ignores ARP updates within neigh locktime (1 s) of the last change to an entry.
@@ -301,7 +301,7 @@ describe('layer2 responder on a veth pair between two namespaces', { skip, timeo
     assert.equal(neigh(VIP6_UNANNOUNCED).mac, null, neigh(VIP6_UNANNOUNCED).raw);
   });
 
-  it('IPv6: an unsolicited NA moves the client\'s existing entry to the speaker MAC', async () => {
+  it("IPv6: an unsolicited NA moves the client's existing entry to the speaker MAC", async () => {
     const r = responder ?? assert.fail('no responder');
     ip('-n', CLIENT, '-6', 'neigh', 'replace', VIP6_GARP, 'lladdr', DECOY_MAC, 'dev', 'eth0', 'nud', 'stale');
     assert.equal(neigh(VIP6_GARP).mac, DECOY_MAC);

@@ -30,7 +30,12 @@ void describe('kubectl ironlb migrate', { timeout: 10_000 }, () => {
     assert.ok(r.ok, r.ok ? '' : r.errors.join('; '));
     assert.deepEqual(r.objects, [
       { apiVersion: 'ironlb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'default', namespace: 'ironlb-system' }, spec: { addresses: ['198.51.100.10-198.51.100.20', '2001:db8::/120'] } },
-      { apiVersion: 'ironlb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'manual', namespace: 'ironlb-system' }, spec: { addresses: ['203.0.113.0/24'], autoAssign: false, avoidBuggyIPs: true } },
+      {
+        apiVersion: 'ironlb.io/v1beta1',
+        kind: 'IPAddressPool',
+        metadata: { name: 'manual', namespace: 'ironlb-system' },
+        spec: { addresses: ['203.0.113.0/24'], autoAssign: false, avoidBuggyIPs: true },
+      },
       { apiVersion: 'ironlb.io/v1beta1', kind: 'L2Advertisement', metadata: { name: 'legacy-config', namespace: 'ironlb-system' }, spec: { ipAddressPools: ['default', 'manual'] } },
     ]);
     const docs = parseAllDocuments(r.yaml);
@@ -94,11 +99,17 @@ peers:
     const r = migrate(cm);
     assert.equal(r.ok, false);
     const errors = r.ok ? [] : r.errors;
-    assert.ok(errors.some((e) => /"peers": BGP has no layer2 equivalent/.test(e)), errors.join('\n'));
-    assert.ok(errors.some((e) => /pool "a" has protocol bgp/.test(e)), errors.join('\n'));
+    assert.ok(
+      errors.some((e) => /"peers": BGP has no layer2 equivalent/.test(e)),
+      errors.join('\n'),
+    );
+    assert.ok(
+      errors.some((e) => /pool "a" has protocol bgp/.test(e)),
+      errors.join('\n'),
+    );
     const objs = migrate('apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: tor}\nspec: {myASN: 1, peerASN: 2, peerAddress: 198.51.100.1}\n');
     assert.equal(objs.ok, false);
-    assert.match(objs.ok ? '' : objs.errors[0] ?? '', /BGPPeer "tor": BGP has no layer2 equivalent/);
+    assert.match(objs.ok ? '' : (objs.errors[0] ?? ''), /BGPPeer "tor": BGP has no layer2 equivalent/);
   });
 
   void it('refuses what would not apply: names that are not object names, overlaps, bad specs', () => {

@@ -22,8 +22,7 @@ export interface MigrateOptions {
 
 /** Result: the objects (and YAML), or every reason it cannot be done. */
 export type MigrateResult =
-  | { readonly ok: true; readonly objects: readonly Record<string, unknown>[]; readonly yaml: string; readonly notes: readonly string[] }
-  | { readonly ok: false; readonly errors: readonly string[] };
+  { readonly ok: true; readonly objects: readonly Record<string, unknown>[]; readonly yaml: string; readonly notes: readonly string[] } | { readonly ok: false; readonly errors: readonly string[] };
 
 const BGP_KINDS = new Set(['BGPPeer', 'BGPAdvertisement', 'BFDProfile', 'Community', 'ServiceBGPStatus']);
 const SKIP_KINDS = new Set(['ServiceL2Status', 'ConfigurationState']);
@@ -72,7 +71,10 @@ export function migrate(text: string, o: MigrateOptions = {}): MigrateResult {
     const list = Array.isArray(parsed) ? parsed : [parsed];
     const bad = list.flatMap((d) => d.errors.map((e) => e.message.split('\n')[0] ?? ''));
     if (bad.length > 0) return { ok: false, errors: bad.map((e) => `YAML: ${e}`) };
-    docs = list.map((d) => d.toJS({ maxAliasCount: 100 }) as unknown).filter((d) => d !== null && d !== undefined).flatMap(flatten);
+    docs = list
+      .map((d) => d.toJS({ maxAliasCount: 100 }) as unknown)
+      .filter((d) => d !== null && d !== undefined)
+      .flatMap(flatten);
   } catch (err) {
     return { ok: false, errors: [`YAML: ${err instanceof Error ? err.message : String(err)}`] };
   }
@@ -139,7 +141,9 @@ export function migrate(text: string, o: MigrateOptions = {}): MigrateResult {
     const names: string[] = [];
     for (const p of parsed.pools) {
       if (p.name.length > 253 || !DNS_SUBDOMAIN_RE.test(p.name)) {
-        errors.push(`${where}: pool ${quote(p.name)} is not a valid object name (lower case letters, digits, "-" and "."); rename it in the ConfigMap and in the address-pool annotations of its Services first`);
+        errors.push(
+          `${where}: pool ${quote(p.name)} is not a valid object name (lower case letters, digits, "-" and "."); rename it in the ConfigMap and in the address-pool annotations of its Services first`,
+        );
         continue;
       }
       const spec: Obj = { addresses: p.addresses.map((r) => r.text) };
@@ -180,7 +184,8 @@ export function migrate(text: string, o: MigrateOptions = {}): MigrateResult {
   }
   if (errors.length > 0) return { ok: false, errors };
   if (out.length === 0) return { ok: false, errors: ['the input holds no address pool to migrate'] };
-  const header = '# ironlb.io objects migrated from MetalLB by `kubectl ironlb migrate`.\n# Apply after deploy/ironlb.yaml (it installs the CRDs); Services keep their metallb.io annotations (ironlb reads them).\n';
+  const header =
+    '# ironlb.io objects migrated from MetalLB by `kubectl ironlb migrate`.\n# Apply after deploy/ironlb.yaml (it installs the CRDs); Services keep their metallb.io annotations (ironlb reads them).\n';
   const yaml = header + out.map((x) => stringify(x)).join('---\n');
   return { ok: true, objects: out, yaml, notes };
 }

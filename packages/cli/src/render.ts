@@ -4,7 +4,11 @@ import type { Explanation, StatusReport } from './report.js';
 /** Aligns rows into columns separated by three spaces. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: readonly string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('   ').trimEnd();
+  const line = (r: readonly string[]): string =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('   ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
 
@@ -20,7 +24,9 @@ export function age(seconds: number | undefined): string {
 /** The status report as text. */
 export function renderStatus(r: StatusReport): string {
   const out: string[] = [];
-  out.push(`configuration: ${r.config === 'none' ? 'none (the controller is idle)' : r.config === 'both' ? 'ConfigMap and ironlb.io objects (merged)' : r.config === 'crds' ? 'ironlb.io objects' : 'legacy ConfigMap'}`);
+  out.push(
+    `configuration: ${r.config === 'none' ? 'none (the controller is idle)' : r.config === 'both' ? 'ConfigMap and ironlb.io objects (merged)' : r.config === 'crds' ? 'ironlb.io objects' : 'legacy ConfigMap'}`,
+  );
   if (r.problems.length > 0) out.push('', 'PROBLEMS', ...r.problems.map((p) => `  ${p}`));
   out.push('', 'POOLS');
   out.push(
@@ -37,11 +43,26 @@ export function renderStatus(r: StatusReport): string {
       ? '  (none)'
       : table(
           ['SERVICE', 'IPS', 'POOL', 'NODE', 'INTERFACES', 'SINCE', 'STATE'],
-          r.services.map((s) => [s.service, s.ips.join(',') || '-', s.pool ?? '-', s.node ?? '-', s.node === undefined ? '-' : s.interfaces === null ? 'all' : s.interfaces.join(','), age(s.ageSeconds), s.state]),
+          r.services.map((s) => [
+            s.service,
+            s.ips.join(',') || '-',
+            s.pool ?? '-',
+            s.node ?? '-',
+            s.node === undefined ? '-' : s.interfaces === null ? 'all' : s.interfaces.join(','),
+            age(s.ageSeconds),
+            s.state,
+          ]),
         ),
   );
   out.push('', 'NODES');
-  out.push(r.nodes.length === 0 ? '  (none)' : table(['NODE', 'READY', 'SPEAKER', 'ELIGIBLE', 'WHY NOT'], r.nodes.map((n) => [n.name, n.ready ? 'True' : 'False', n.speaker, n.eligible ? 'yes' : 'no', n.note || '-'])));
+  out.push(
+    r.nodes.length === 0
+      ? '  (none)'
+      : table(
+          ['NODE', 'READY', 'SPEAKER', 'ELIGIBLE', 'WHY NOT'],
+          r.nodes.map((n) => [n.name, n.ready ? 'True' : 'False', n.speaker, n.eligible ? 'yes' : 'no', n.note || '-']),
+        ),
+  );
   if (r.notes.length > 0) out.push('', ...r.notes.map((n) => `note: ${n}`));
   return `${out.join('\n')}\n`;
 }
@@ -51,9 +72,16 @@ export function renderExplain(e: Explanation): string {
   const out = [`Service ${e.service}: ${e.verdict}`];
   if (e.ips.length > 0) out.push(`IPs: ${e.ips.join(', ')}${e.pool !== undefined ? ` (pool "${e.pool}")` : ''}`);
   out.push('', 'Why:', ...e.reasons.map((r) => `  - ${r}`));
-  if (e.reported !== undefined) out.push('', `ServiceL2Status: node ${e.reported.node}, since ${e.reported.since}, interfaces ${e.reported.interfaces.length === 0 ? 'all' : e.reported.interfaces.join(', ')}`);
+  if (e.reported !== undefined)
+    out.push('', `ServiceL2Status: node ${e.reported.node}, since ${e.reported.since}, interfaces ${e.reported.interfaces.length === 0 ? 'all' : e.reported.interfaces.join(', ')}`);
   if (e.decision !== undefined && e.decision.nodes.length > 0) {
-    out.push('', table(['NODE', 'VERDICT'], e.decision.nodes.map((n) => [n.name, n.verdict])));
+    out.push(
+      '',
+      table(
+        ['NODE', 'VERDICT'],
+        e.decision.nodes.map((n) => [n.name, n.verdict]),
+      ),
+    );
   }
   if (e.events.length > 0) out.push('', 'Recent warnings:', ...e.events.map((x) => `  ${x}`));
   return `${out.join('\n')}\n`;

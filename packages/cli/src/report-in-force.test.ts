@@ -14,7 +14,24 @@ const svc = (ns: string, name: string, ips: string[]): V1Service => ({
 });
 
 function view(o: Partial<ClusterView>): ClusterView {
-  return { namespace: 'ironlb-system', configMapName: 'config', lbClass: undefined, configMap: undefined, pools: [], advertisements: [all], crds: true, services: [], nodes: [], namespaces: [], slices: [], l2statuses: [], speakers: undefined, now: 0, notes: [], ...o };
+  return {
+    namespace: 'ironlb-system',
+    configMapName: 'config',
+    lbClass: undefined,
+    configMap: undefined,
+    pools: [],
+    advertisements: [all],
+    crds: true,
+    services: [],
+    nodes: [],
+    namespaces: [],
+    slices: [],
+    l2statuses: [],
+    speakers: undefined,
+    now: 0,
+    notes: [],
+    ...o,
+  };
 }
 const inForceCm = (text: string): ClusterView['inForce'] => ({ metadata: { name: 'ironlb-config-in-force', namespace: 'ironlb-system' }, data: { [IN_FORCE_KEY]: text } });
 const names = (v: ClusterView): string[] => (effectiveConfig(v).config?.pools ?? []).map((p) => `${p.name}:${p.addresses.map((r) => r.text).join(',')}`);
@@ -26,7 +43,7 @@ void describe('kubectl ironlb status/explain seeded from the published config in
   const first = configFromObjects({ pools: [a, bOld], advertisements: [all] }).config;
   const controller = configFromObjects({ pools: [a, bNew], advertisements: [all], previous: first }).config;
 
-  void it('tells the controller\'s story: the pool in force keeps its addresses, the edited one its previous version', () => {
+  void it("tells the controller's story: the pool in force keeps its addresses, the edited one its previous version", () => {
     assert.deepEqual(names(view({ pools: [a, bNew] })), ['b:198.51.100.0/27'], 'without the document: a different story');
     const v = view({ pools: [a, bNew], inForce: inForceCm(encodeInForce(controller)), services: [svc('app', 'web', ['198.51.100.17'])] });
     assert.deepEqual(names(v), ['a:198.51.100.16/28', 'b:198.51.100.0/28']);
@@ -41,7 +58,10 @@ void describe('kubectl ironlb status/explain seeded from the published config in
     const v = view({ pools: [a], inForce: inForceCm(encodeInForce(withCm)) });
     assert.deepEqual(names(v), ['legacy:198.51.100.200/30', 'a:198.51.100.16/28']);
     const r = statusReport(v);
-    assert.ok(r.problems.some((p) => /does not exist, but its pools stay in force.*address-pools: \[\]/.test(p)), r.problems.join('\n'));
+    assert.ok(
+      r.problems.some((p) => /does not exist, but its pools stay in force.*address-pools: \[\]/.test(p)),
+      r.problems.join('\n'),
+    );
   });
 
   void it('says so when the document is corrupt, and decides without it', () => {

@@ -53,7 +53,12 @@ void describe('kubectl ironlb status', { timeout: 10_000 }, () => {
       pools,
       advertisements: ads,
       services: [svc('shop', 'front', ['198.51.100.1']), svc('shop', 'pending', []), svc('ops', 'lost', ['198.51.100.17'])],
-      l2statuses: [{ metadata: { namespace: 'shop', name: 'front' }, status: { node: 'n1', serviceName: 'front', serviceNamespace: 'shop', interfaces: [{ name: 'eth1' }], ips: ['198.51.100.1'], since: '2026-01-01T00:07:00Z' } }],
+      l2statuses: [
+        {
+          metadata: { namespace: 'shop', name: 'front' },
+          status: { node: 'n1', serviceName: 'front', serviceNamespace: 'shop', interfaces: [{ name: 'eth1' }], ips: ['198.51.100.1'], since: '2026-01-01T00:07:00Z' },
+        },
+      ],
     });
     const r = statusReport(v);
     assert.equal(r.config, 'crds');
@@ -76,7 +81,10 @@ void describe('kubectl ironlb status', { timeout: 10_000 }, () => {
   void it('legacy ConfigMap only', () => {
     const r = statusReport(view({ crds: false, configMap: { data: { config: 'address-pools:\n- {name: p, protocol: layer2, addresses: [198.51.100.0/30]}\n' } } }));
     assert.equal(r.config, 'configmap');
-    assert.deepEqual(r.pools.map((p) => [p.name, p.source, p.advertised]), [['p', 'configmap', 'yes']]);
+    assert.deepEqual(
+      r.pools.map((p) => [p.name, p.source, p.advertised]),
+      [['p', 'configmap', 'yes']],
+    );
   });
 });
 

@@ -290,8 +290,18 @@ export function statusReport(v: ClusterView): StatusReport {
     const ready = (node?.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
     const pods = (v.speakers ?? []).filter((p) => p.spec?.nodeName === n.name);
     const speaker: NodeLine['speaker'] =
-      v.speakers === undefined ? 'unknown' : pods.length === 0 ? 'missing' : pods.some((p) => (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')) ? 'ready' : 'not ready';
-    const why = [n.networkUnavailable ? 'NetworkUnavailable' : '', n.excludedByLabel ? `labelled ${EXCLUDE_LABEL}` : '', !n.alive ? (v.speakers !== undefined && v.speakers.length > 0 ? 'speaker not ready' : 'Node not Ready') : ''].filter(Boolean);
+      v.speakers === undefined
+        ? 'unknown'
+        : pods.length === 0
+          ? 'missing'
+          : pods.some((p) => (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'))
+            ? 'ready'
+            : 'not ready';
+    const why = [
+      n.networkUnavailable ? 'NetworkUnavailable' : '',
+      n.excludedByLabel ? `labelled ${EXCLUDE_LABEL}` : '',
+      !n.alive ? (v.speakers !== undefined && v.speakers.length > 0 ? 'speaker not ready' : 'Node not Ready') : '',
+    ].filter(Boolean);
     return { name: n.name, ready, speaker, eligible: why.length === 0, note: why.join(', ') };
   });
   return { config: kind, problems, pools, services, nodes: nodeLines, notes: [...v.notes] };
@@ -318,25 +328,36 @@ export interface Explanation {
 export function explain(v: ClusterView, namespace: string, name: string): Explanation {
   const key = `${namespace}/${name}`;
   const svc = v.services.find((s) => serviceKey(s) === key);
-  const events = (v.events ?? []).filter((e) => e.type === 'Warning').slice(-5).map((e) => `${e.reason ?? ''}: ${e.message ?? ''}`);
+  const events = (v.events ?? [])
+    .filter((e) => e.type === 'Warning')
+    .slice(-5)
+    .map((e) => `${e.reason ?? ''}: ${e.message ?? ''}`);
   const base = { service: key, ips: [] as string[], events };
   if (svc === undefined) return { ...base, verdict: 'no such Service', reasons: [`Service ${key} does not exist`] };
   if (svc.spec?.type !== 'LoadBalancer') return { ...base, verdict: 'not a LoadBalancer Service', reasons: [`spec.type is ${svc.spec?.type ?? 'ClusterIP'}; ironlb only serves type LoadBalancer`] };
   if (!isHandled(svc, v.lbClass)) {
-    return { ...base, verdict: 'handled by another load balancer', reasons: [`spec.loadBalancerClass is ${JSON.stringify(svc.spec.loadBalancerClass)}; ironlb serves ${v.lbClass === undefined ? 'Services without a class' : `class ${v.lbClass}`}`] };
+    return {
+      ...base,
+      verdict: 'handled by another load balancer',
+      reasons: [`spec.loadBalancerClass is ${JSON.stringify(svc.spec.loadBalancerClass)}; ironlb serves ${v.lbClass === undefined ? 'Services without a class' : `class ${v.lbClass}`}`],
+    };
   }
   const { config, legacyError, build, inForceError } = effectiveConfig(v);
   const ips = ingressIPs(svc);
   const reasons: string[] = [];
   if (legacyError !== undefined) reasons.push(`the ConfigMap is invalid (${legacyError}); the controller keeps its last good config`);
   if (inForceError !== undefined) reasons.push(inForceError);
-  if (config === undefined) return { ...base, ips, verdict: 'no address pool is configured', reasons: [...reasons, 'neither the ConfigMap nor any IPAddressPool defines a pool: the controller is idle'] };
+  if (config === undefined)
+    return { ...base, ips, verdict: 'no address pool is configured', reasons: [...reasons, 'neither the ConfigMap nor any IPAddressPool defines a pool: the controller is idle'] };
   if (ips.length === 0) {
     const rec = recordOf(svc, v.namespaces);
     if (typeof rec === 'string') return { ...base, ips, verdict: 'no IP: the request is contradictory', reasons: [...reasons, rec] };
     const a = occupied(v, config, key);
     const r = a.allocate(rec);
-    if (r.ok) reasons.push(`an IP is free for it now (${r.allocation.addresses.join(', ')} from pool "${r.allocation.pool}"): the controller should assign it shortly; if not, check the controller is running`);
+    if (r.ok)
+      reasons.push(
+        `an IP is free for it now (${r.allocation.addresses.join(', ')} from pool "${r.allocation.pool}"): the controller should assign it shortly; if not, check the controller is running`,
+      );
     else reasons.push(r.failure.message);
     for (const p of build?.problems ?? []) reasons.push(`not in force: ${p.errors[0] ?? ''}`);
     return { ...base, ips, verdict: r.ok ? 'no IP yet' : `no IP: ${r.failure.reason}`, reasons };
@@ -347,7 +368,8 @@ export function explain(v: ClusterView, namespace: string, name: string): Explan
   const fam = ips.map((ip) => (ip.includes(':') ? familyName('ipv6') : familyName('ipv4'))).join('+');
   if (decision.winner === null) {
     reasons.push(decision.message);
-    if (reported !== undefined) reasons.push(`yet ServiceL2Status says node ${reported.node} announces it (since ${reported.since}): a speaker may see the cluster differently (memberlist) or the record is stale`);
+    if (reported !== undefined)
+      reasons.push(`yet ServiceL2Status says node ${reported.node} announces it (since ${reported.since}): a speaker may see the cluster differently (memberlist) or the record is stale`);
   } else {
     reasons.push(`${fam} ${ips.join(', ')} from pool "${decision.pool ?? '?'}"; ${decision.ranking.length} eligible node(s), ${decision.winner} ranks first`);
     if (decision.interfaces !== null) reasons.push(`answered on interface(s) ${decision.interfaces.join(', ')} only`);

@@ -11,7 +11,14 @@ function config(text: string): Config {
 }
 
 const POOLS = 'address-pools:\n- {name: a, protocol: layer2, addresses: [198.51.100.0/28]}\n- {name: b, protocol: layer2, addresses: [203.0.113.0/28]}\n';
-const rec = (key: string, extra: Partial<ServiceRecord> = {}): ServiceRecord => ({ key, families: ['ipv4'], familyPolicy: 'SingleStack', ports: [{ protocol: 'TCP', port: 80 }], requestedIPs: [], ...extra });
+const rec = (key: string, extra: Partial<ServiceRecord> = {}): ServiceRecord => ({
+  key,
+  families: ['ipv4'],
+  familyPolicy: 'SingleStack',
+  ports: [{ protocol: 'TCP', port: 80 }],
+  requestedIPs: [],
+  ...extra,
+});
 const holders: Holder[] = [
   { record: rec('ns/a1'), ips: ['198.51.100.1'] },
   { record: rec('ns/a2'), ips: ['198.51.100.2'] },

@@ -71,7 +71,8 @@ export function releaseVerdict(
   if (n <= allowed) return { ok: true };
   const shown = stranded.slice(0, 5).join(', ') + (n > 5 ? `, and ${n - 5} more` : '');
   const what = all ? `all ${n} Services that have one` : `${n} of the ${holding} Services that have one`;
-  const rule = limit !== undefined ? `the ${MAX_RELEASE_ANNOTATION} annotation allows ${limit}` : all ? 'a config may never release every assigned IP unannounced' : `a config may release at most ${defaultMax}`;
+  const rule =
+    limit !== undefined ? `the ${MAX_RELEASE_ANNOTATION} annotation allows ${limit}` : all ? 'a config may never release every assigned IP unannounced' : `a config may release at most ${defaultMax}`;
   return {
     ok: false,
     message:

@@ -12,20 +12,7 @@
  * admission webhook (webhook/) answers from the same caches with the same rules.
  */
 import type { KubeConfig, V1ConfigMap, V1Namespace, V1Secret, V1Service } from '@kubernetes/client-node';
-import {
-  Allocator,
-  type BuildResult,
-  type Config,
-  type ConfigError,
-  type Labels,
-  type NodeInfo,
-  advertisementKey,
-  isConfigError,
-  parseConfig,
-  poolKey,
-  quote,
-  unannouncedPools,
-} from '@ironlb/core';
+import { Allocator, type BuildResult, type Config, type ConfigError, type Labels, type NodeInfo, advertisementKey, isConfigError, parseConfig, poolKey, quote, unannouncedPools } from '@ironlb/core';
 import {
   ApiHealth,
   type BackoffOptions,
@@ -189,15 +176,9 @@ export class Controller {
     this.#writer = new ServiceWriter(opts.kc);
     this.#events = new EventRecorder(opts.kc, 'ironlb-controller', opts.log);
     const port: ControllerPort = {
-      setStatus: async (svc, ips, pool) =>
-        this.#write(() => this.#writer.setStatus(svc.metadata?.namespace ?? '', svc.metadata?.name ?? '', ips, { [POOL_ANNOTATION]: pool })),
+      setStatus: async (svc, ips, pool) => this.#write(() => this.#writer.setStatus(svc.metadata?.namespace ?? '', svc.metadata?.name ?? '', ips, { [POOL_ANNOTATION]: pool })),
       event: (svc, type, reason, message) => {
-        void this.#events.record(
-          { kind: 'Service', apiVersion: 'v1', namespace: svc.metadata?.namespace ?? '', name: svc.metadata?.name ?? '', uid: svc.metadata?.uid },
-          type,
-          reason,
-          message,
-        );
+        void this.#events.record({ kind: 'Service', apiVersion: 'v1', namespace: svc.metadata?.namespace ?? '', name: svc.metadata?.name ?? '', uid: svc.metadata?.uid }, type, reason, message);
       },
     };
     this.#reconciler = new ServiceReconciler({
@@ -233,7 +214,15 @@ export class Controller {
       backoff: opts.backoff,
       ...(opts.crdRecheckMs !== undefined ? { recheckMs: opts.crdRecheckMs } : {}),
     });
-    this.#inForce = new InForcePublisher({ kc: opts.kc, log: opts.log.child({ component: 'inForce' }), namespace: opts.namespace, ctx, events: this.#events, registry: this.metrics.registry, backoff: opts.backoff });
+    this.#inForce = new InForcePublisher({
+      kc: opts.kc,
+      log: opts.log.child({ component: 'inForce' }),
+      namespace: opts.namespace,
+      ctx,
+      events: this.#events,
+      registry: this.metrics.registry,
+      backoff: opts.backoff,
+    });
     const custom = makeApiClient(opts.kc, CustomObjectsApi);
     const statusLog = new LogLimiter(30_000);
     this.#statusWriter = new CoalescingWriter<StatusValue>({
@@ -718,14 +707,26 @@ export class Controller {
     this.metrics.configStale.set(this.#stale ? 1 : 0);
     this.metrics.configLoaded.set(1);
     const names = next.pools.map((p) => p.name);
-    this.#log.info({ op: 'config', pools: names.slice(0, 50), poolCount: names.length, evicted: evicted.slice(0, 50), evictedCount: evicted.length, stranded: stranded.length }, 'address-pool config loaded');
+    this.#log.info(
+      { op: 'config', pools: names.slice(0, 50), poolCount: names.length, evicted: evicted.slice(0, 50), evictedCount: evicted.length, stranded: stranded.length },
+      'address-pool config loaded',
+    );
     if (cause.kind === 'configmap') {
       const own = cause.legacy.pools.map((p) => p.name);
-      const listed = own.slice(0, 20).map((n) => quote(n)).join(', ') + (own.length > 20 ? `, and ${own.length - 20} more` : '');
+      const listed =
+        own
+          .slice(0, 20)
+          .map((n) => quote(n))
+          .join(', ') + (own.length > 20 ? `, and ${own.length - 20} more` : '');
       // A ConfigMap pool refused by the merge already got InvalidConfig: one verdict per change.
       if (!(build?.problems ?? []).some((p) => p.kind === 'ConfigMap')) this.#configEvent(cause.cm, 'Normal', 'ConfigLoaded', `loaded ${own.length} address pool(s): ${listed || '(none)'}`);
       if (stranded.length > 0) {
-        this.#configEvent(cause.cm, 'Warning', 'IPsReleased', `this config took the IPs away from ${stranded.length} Service(s) (${stranded.slice(0, 5).join(', ')}${stranded.length > 5 ? ', …' : ''}); they get new IPs`);
+        this.#configEvent(
+          cause.cm,
+          'Warning',
+          'IPsReleased',
+          `this config took the IPs away from ${stranded.length} Service(s) (${stranded.slice(0, 5).join(', ')}${stranded.length > 5 ? ', …' : ''}); they get new IPs`,
+        );
       }
       for (const w of cause.legacy.warnings.slice(0, 10)) {
         this.#log.warn({ op: 'config', warning: w }, 'address-pool config warning');
@@ -784,7 +785,8 @@ export class Controller {
         const cm = this.#configMaps.get(this.#configName(), this.#opts.namespace);
         if (cm !== undefined) this.#configEvent(cm, 'Warning', 'InvalidConfig', message);
       } else this.#objectEvent(p.kind, p.name, 'Warning', 'InvalidConfig', message);
-      if (this.#failureLog.take(`obj/${p.kind}/${p.name}`) !== undefined) this.#log.warn({ op: 'config', kind: p.kind, obj: p.name, errors: p.errors.slice(0, 10), keptPrevious: p.keptPrevious }, 'configuration object not applied as written');
+      if (this.#failureLog.take(`obj/${p.kind}/${p.name}`) !== undefined)
+        this.#log.warn({ op: 'config', kind: p.kind, obj: p.name, errors: p.errors.slice(0, 10), keptPrevious: p.keptPrevious }, 'configuration object not applied as written');
     }
     for (const [kind, n] of Object.entries(counts)) this.metrics.invalidObjects.set({ kind }, n);
     for (const w of build.objectWarnings) if (w.kind !== 'ConfigMap') this.#objectEvent(w.kind, w.name, 'Warning', 'ConfigWarning', w.message);
@@ -919,7 +921,11 @@ export class Controller {
   #ghostPoolsEvent(what: string): void {
     const pools = (this.#legacy?.pools ?? []).filter((p) => this.#config === undefined || this.#config.pools.some((q) => q.name === p.name && q.source !== 'crd')).map((p) => p.name);
     if (pools.length === 0) return;
-    const listed = pools.slice(0, 10).map((n) => quote(n)).join(', ') + (pools.length > 10 ? `, and ${pools.length - 10} more` : '');
+    const listed =
+      pools
+        .slice(0, 10)
+        .map((n) => quote(n))
+        .join(', ') + (pools.length > 10 ? `, and ${pools.length - 10} more` : '');
     const ns = this.#opts.namespace;
     const name = this.#configName();
     const message =

@@ -94,7 +94,14 @@ function main(): void {
           port: port(values['webhook-port'] ?? env['IRONLB_WEBHOOK_PORT'] ?? '9443', '--webhook-port'),
           configName: values['webhook-config-name'] ?? env['IRONLB_WEBHOOK_CONFIG_NAME'] ?? 'ironlb-webhook',
           strandPolicy,
-          ...(hostsText !== undefined && hostsText !== '' ? { hosts: hostsText.split(',').map((h) => h.trim()).filter(Boolean) } : {}),
+          ...(hostsText !== undefined && hostsText !== ''
+            ? {
+                hosts: hostsText
+                  .split(',')
+                  .map((h) => h.trim())
+                  .filter(Boolean),
+              }
+            : {}),
         }
       : undefined;
   const controller = new Controller({
@@ -128,10 +135,7 @@ function main(): void {
     },
   })
     .then(async (ops) => {
-      log.info(
-        { op: 'start', namespace, lbClass, health: `${ops.health.address}:${ops.health.port}`, metrics: `${ops.metrics.address}:${ops.metrics.port}` },
-        'ironlb controller starting',
-      );
+      log.info({ op: 'start', namespace, lbClass, health: `${ops.health.address}:${ops.health.port}`, metrics: `${ops.metrics.address}:${ops.metrics.port}` }, 'ironlb controller starting');
       await controller.start();
       log.info({ op: 'start' }, 'controller synced');
     })

@@ -19,13 +19,26 @@ void describe('object status', { timeout: 10_000 }, () => {
   void it('counts per family, says Valid and Advertised, and keeps transition times while unchanged', () => {
     const s = poolStatus({ name: 'a', generation: 3, build, config: build.config, stats: alloc.poolStats('a'), unannounced: undefined, refused: undefined, previous: undefined, now: t0 });
     assert.deepEqual([s.assignedIPv4, s.availableIPv4, s.assignedIPv6, s.availableIPv6], [1, 3, 0, 4]);
-    assert.deepEqual(s.conditions?.map((c) => [c.type, c.status, c.reason, c.observedGeneration]), [
-      ['Valid', 'True', 'InForce', 3],
-      ['Advertised', 'True', 'Advertised', 3],
-    ]);
+    assert.deepEqual(
+      s.conditions?.map((c) => [c.type, c.status, c.reason, c.observedGeneration]),
+      [
+        ['Valid', 'True', 'InForce', 3],
+        ['Advertised', 'True', 'Advertised', 3],
+      ],
+    );
     const again = poolStatus({ name: 'a', generation: 3, build, config: build.config, stats: alloc.poolStats('a'), unannounced: undefined, refused: undefined, previous: s.conditions, now: t1 });
     assert.deepEqual(again, s, 'nothing changed: an equal value, so no write');
-    const lost = poolStatus({ name: 'a', generation: 3, build, config: build.config, stats: alloc.poolStats('a'), unannounced: 'noSelectedNodes', refused: undefined, previous: s.conditions, now: t1 });
+    const lost = poolStatus({
+      name: 'a',
+      generation: 3,
+      build,
+      config: build.config,
+      stats: alloc.poolStats('a'),
+      unannounced: 'noSelectedNodes',
+      refused: undefined,
+      previous: s.conditions,
+      now: t1,
+    });
     const adv = lost.conditions?.find((c) => c.type === 'Advertised');
     assert.deepEqual([adv?.status, adv?.reason, adv?.lastTransitionTime], ['False', 'NoSelectedNodes', t1.toISOString()]);
   });
@@ -36,12 +49,26 @@ void describe('object status', { timeout: 10_000 }, () => {
     assert.deepEqual([v?.status, v?.reason], ['False', 'Invalid']);
     assert.match(v?.message ?? '', /spec\.addresses\[0\]: range 198\.51\.100\.9-198\.51\.100\.8 is reversed.*The pool is not in force\./);
     assert.deepEqual([s.assignedIPv4, s.availableIPv4], [0, 0]);
-    const r = poolStatus({ name: 'a', generation: 1, build, config: build.config, stats: undefined, unannounced: undefined, refused: { pools: new Set(['a']), message: 'refused: …' }, previous: undefined, now: t0 });
+    const r = poolStatus({
+      name: 'a',
+      generation: 1,
+      build,
+      config: build.config,
+      stats: undefined,
+      unannounced: undefined,
+      refused: { pools: new Set(['a']), message: 'refused: …' },
+      previous: undefined,
+      now: t0,
+    });
     assert.equal(r.conditions?.[0]?.reason, 'ReleaseRefused');
   });
 
   void it('an advertisement lists the nodes it selects', () => {
-    const nodes = [{ name: 'n2', labels: { zone: 'a' } }, { name: 'n1', labels: { zone: 'a' } }, { name: 'n3', labels: { zone: 'b' } }];
+    const nodes = [
+      { name: 'n2', labels: { zone: 'a' } },
+      { name: 'n1', labels: { zone: 'a' } },
+      { name: 'n3', labels: { zone: 'b' } },
+    ];
     const s = advertisementStatus({ name: 'ad', generation: 2, build, config: build.config, nodes, previous: undefined, now: t0 });
     assert.deepEqual([s.selectedNodes, s.selectedNodeCount, s.conditions?.[0]?.status], [['n1', 'n2'], 2, 'True']);
   });

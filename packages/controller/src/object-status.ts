@@ -62,11 +62,38 @@ export function poolStatus(i: PoolStatusInput): IPAddressPoolStatus {
   if (inForce !== undefined) {
     const ads = i.config === undefined ? [] : advertisementsForPool(i.config, i.name).map((a) => a.name);
     if (i.unannounced === 'noAdvertisement') {
-      conditions.push(condition(i.previous, { type: 'Advertised', status: 'False', reason: 'NoAdvertisement', message: 'no L2Advertisement covers this pool: its IPs are allocated but never announced', ...gen }, i.now));
+      conditions.push(
+        condition(
+          i.previous,
+          { type: 'Advertised', status: 'False', reason: 'NoAdvertisement', message: 'no L2Advertisement covers this pool: its IPs are allocated but never announced', ...gen },
+          i.now,
+        ),
+      );
     } else if (i.unannounced === 'noSelectedNodes') {
-      conditions.push(condition(i.previous, { type: 'Advertised', status: 'False', reason: 'NoSelectedNodes', message: 'the L2Advertisements covering this pool select no node: its IPs are not announced', ...gen }, i.now));
+      conditions.push(
+        condition(
+          i.previous,
+          { type: 'Advertised', status: 'False', reason: 'NoSelectedNodes', message: 'the L2Advertisements covering this pool select no node: its IPs are not announced', ...gen },
+          i.now,
+        ),
+      );
     } else {
-      conditions.push(condition(i.previous, { type: 'Advertised', status: 'True', reason: 'Advertised', message: ads.length > 0 ? `announced on the nodes and interfaces that L2Advertisement(s) ${ads.slice(0, 10).join(', ')}${ads.length > 10 ? ` and ${ads.length - 10} more` : ''} select` : 'announced on every node and interface (a ConfigMap pool)', ...gen }, i.now));
+      conditions.push(
+        condition(
+          i.previous,
+          {
+            type: 'Advertised',
+            status: 'True',
+            reason: 'Advertised',
+            message:
+              ads.length > 0
+                ? `announced on the nodes and interfaces that L2Advertisement(s) ${ads.slice(0, 10).join(', ')}${ads.length > 10 ? ` and ${ads.length - 10} more` : ''} select`
+                : 'announced on every node and interface (a ConfigMap pool)',
+            ...gen,
+          },
+          i.now,
+        ),
+      );
     }
   }
   const s = inForce !== undefined ? i.stats : undefined;

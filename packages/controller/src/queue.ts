@@ -124,10 +124,13 @@ export class KeyedQueue {
       }
       const existing = this.#timers.get(key);
       if (existing !== undefined) clearTimeout(existing);
-      const t = setTimeout(() => {
-        this.#timers.delete(key);
-        this.add(key);
-      }, backoffDelay(n, this.#backoff, this.#random));
+      const t = setTimeout(
+        () => {
+          this.#timers.delete(key);
+          this.add(key);
+        },
+        backoffDelay(n, this.#backoff, this.#random),
+      );
       // Not unref'd: owed work keeps the process alive; stop() clears it.
       this.#timers.set(key, t);
     } else {

@@ -284,7 +284,12 @@ describe('ruleMismatchMessage', { timeout: 10_000 }, () => {
   const svc = (annotations: Record<string, string> = {}, name = 'a'): V1Service => ({ metadata: { namespace: 'ns', name, annotations } });
   const cases: { name: string; svc: V1Service; serving: string[]; want: RegExp }[] = [
     { name: 'suggests the first serving pool other than its own', svc: svc(), serving: ['gold', 'general'], want: /annotate service a --overwrite ironlb\.io\/address-pool=general/ },
-    { name: 'uses the prefix the Service already uses', svc: svc({ 'metallb.universe.tf/address-pool': 'gold' }), serving: ['general'], want: /--overwrite metallb\.universe\.tf\/address-pool=general/ },
+    {
+      name: 'uses the prefix the Service already uses',
+      svc: svc({ 'metallb.universe.tf/address-pool': 'gold' }),
+      serving: ['general'],
+      want: /--overwrite metallb\.universe\.tf\/address-pool=general/,
+    },
     { name: 'no other pool: recreate', svc: svc(), serving: ['gold'], want: /no other pool's rules serve this Service now; to get an IP by the current rules, delete and re-create the Service$/ },
     { name: 'bounded with a huge pool name', svc: svc(), serving: ['x'.repeat(5000)], want: /^.{0,1000}$/s },
   ];

@@ -187,7 +187,10 @@ export class ServiceReconciler {
     const last = this.#mismatched.get(key);
     if (last !== undefined && last.message === message && now - last.at < REPORT_AGAIN_MS) return;
     this.#mismatched.set(key, { message, at: now });
-    this.#log.warn({ op: 'allocate', svc: key, ip: alloc.addresses, pool: alloc.pool, reason: 'ruleMismatch', err: mismatch.message }, 'kept IP although the pool\'s serviceAllocation no longer serves the Service');
+    this.#log.warn(
+      { op: 'allocate', svc: key, ip: alloc.addresses, pool: alloc.pool, reason: 'ruleMismatch', err: mismatch.message },
+      "kept IP although the pool's serviceAllocation no longer serves the Service",
+    );
     this.#port.event(svc, 'Warning', 'AllocationRuleMismatch', message);
   }
 

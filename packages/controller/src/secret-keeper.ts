@@ -97,9 +97,7 @@ export class MemberlistSecretKeeper {
       if (made === undefined) return; // someone else created it meanwhile: keep theirs
       this.#created++;
       this.#seen = true;
-      const message = again
-        ? 'the memberlist Secret was deleted; created it again with a new random key'
-        : 'created the memberlist Secret with a new random key';
+      const message = again ? 'the memberlist Secret was deleted; created it again with a new random key' : 'created the memberlist Secret with a new random key';
       log.info({ op: 'memberlistSecret', namespace, recreated: again }, message);
       void this.#o.events.record(
         { kind: 'Secret', apiVersion: 'v1', namespace, name: MEMBERLIST_SECRET, uid: made.metadata?.uid },
@@ -123,6 +121,9 @@ export class MemberlistSecretKeeper {
     const rv = secret.metadata?.resourceVersion ?? '';
     if ((secret.data?.[MEMBERLIST_SECRET_KEY] ?? '') !== '' || rv === this.#warnedRV) return;
     this.#warnedRV = rv;
-    this.#o.log.warn({ op: 'memberlistSecret', namespace: this.#o.namespace }, `memberlist Secret has no "${MEMBERLIST_SECRET_KEY}" key; leaving it as it is (speakers gossip unencrypted or fail to start)`);
+    this.#o.log.warn(
+      { op: 'memberlistSecret', namespace: this.#o.namespace },
+      `memberlist Secret has no "${MEMBERLIST_SECRET_KEY}" key; leaving it as it is (speakers gossip unencrypted or fail to start)`,
+    );
   }
 }

@@ -57,7 +57,10 @@ describe('serviceRecord', { timeout: 10_000 }, () => {
     assert.ok(r.ok);
     assert.equal(r.record.sharingKey, 'dns');
     assert.equal(r.record.requestedPool, 'p');
-    assert.deepEqual(r.record.ports, [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }]);
+    assert.deepEqual(r.record.ports, [
+      { protocol: 'UDP', port: 53 },
+      { protocol: 'TCP', port: 53 },
+    ]);
   });
   it('lists ingress IPs, ignoring hostnames', () => {
     const s = svc({}, {}, ['198.51.100.200']);

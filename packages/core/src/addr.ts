@@ -164,7 +164,7 @@ export function formatIPv6At(v: DataView, off: number): IPText {
   // §4.2: the longest run of zero groups, at least two long; the first one on a tie.
   let bestStart = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (v.getUint16(off + 2 * i) !== 0) {
       i++;
       continue;

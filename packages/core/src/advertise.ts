@@ -146,7 +146,10 @@ export function advertisementFor(config: Config, pool: string, node: NodeInfo): 
 
 /** Names of the nodes an advertisement selects, sorted (for its status). */
 export function nodesSelectedBy(ad: L2Advertisement, nodes: readonly NodeInfo[]): string[] {
-  return nodes.filter((n) => matchesAny(ad.nodeSelectors, n.labels)).map((n) => n.name).sort();
+  return nodes
+    .filter((n) => matchesAny(ad.nodeSelectors, n.labels))
+    .map((n) => n.name)
+    .sort();
 }
 
 /**

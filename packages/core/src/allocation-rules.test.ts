@@ -78,7 +78,12 @@ void describe('serviceAllocation', { timeout: 10_000 }, () => {
   }
 
   void it('a full pinned pool falls back to the general pools', () => {
-    const a = new Allocator(config([{ name: 'tiny', spec: { addresses: ['198.51.100.1'], serviceAllocation: { namespaces: ['web'] } } }, { name: 'big', spec: { addresses: ['198.51.100.16/28'] } }]));
+    const a = new Allocator(
+      config([
+        { name: 'tiny', spec: { addresses: ['198.51.100.1'], serviceAllocation: { namespaces: ['web'] } } },
+        { name: 'big', spec: { addresses: ['198.51.100.16/28'] } },
+      ]),
+    );
     assert.equal(poolOf(a, svc('web', 'one')), 'tiny');
     assert.equal(poolOf(a, svc('web', 'two')), 'big');
   });
@@ -87,7 +92,10 @@ void describe('serviceAllocation', { timeout: 10_000 }, () => {
     const a = new Allocator(config(pools));
     const asked = a.allocate(svc('other', 'ip', { requestedIPs: ['198.51.100.17'] }));
     assert.equal(asked.ok, false);
-    assert.match(asked.ok ? '' : asked.failure.message, /pool "b-team-web" does not serve namespace "other": its serviceAllocation allows only namespaces \["web"\]; add it to the pool's namespaces, or use another pool$/);
+    assert.match(
+      asked.ok ? '' : asked.failure.message,
+      /pool "b-team-web" does not serve namespace "other": its serviceAllocation allows only namespaces \["web"\]; add it to the pool's namespaces, or use another pool$/,
+    );
     assert.equal(poolOf(a, svc('web', 'ip2', { requestedIPs: ['198.51.100.17'] })), 'b-team-web');
     assert.equal(poolOf(a, svc('web', 'manual', { requestedPool: 'e-manual' })), 'e-manual', 'autoAssign false serves explicit requests');
     assert.equal(poolOf(a, svc('other', 'manual', { requestedPool: 'e-manual' })), '!poolNotAllowed');
@@ -98,10 +106,18 @@ void describe('serviceAllocation', { timeout: 10_000 }, () => {
     const a = new Allocator(config(pools));
     const ns = a.allocate(svc('other', 'x', { requestedPool: 'd-labelled-ns', namespaceLabels: { team: 'ops' } }));
     assert.equal(ns.ok, false);
-    assert.match(ns.ok ? '' : ns.failure.message, /^pool "d-labelled-ns" does not serve namespace "other": its serviceAllocation allows only namespaceSelectors \["team=data"\]; label the namespace to match/);
+    assert.match(
+      ns.ok ? '' : ns.failure.message,
+      /^pool "d-labelled-ns" does not serve namespace "other": its serviceAllocation allows only namespaceSelectors \["team=data"\]; label the namespace to match/,
+    );
     const sel = a.allocate(svc('web', 'y', { requestedPool: 'c-gold', labels: { tier: 'silver' } }));
-    assert.match(sel.ok ? '' : sel.failure.message, /^pool "c-gold" does not serve this Service: its labels match none of the pool's serviceAllocation\.serviceSelectors \["tier=gold"\]; label the Service to match, or use another pool$/);
-    const many = new Allocator(config([{ name: 'm', spec: { addresses: ['198.51.100.0/28'], serviceAllocation: { namespaces: Array.from({ length: 200 }, (_, i) => `ns-${'x'.repeat(50)}-${i}`) } } }]));
+    assert.match(
+      sel.ok ? '' : sel.failure.message,
+      /^pool "c-gold" does not serve this Service: its labels match none of the pool's serviceAllocation\.serviceSelectors \["tier=gold"\]; label the Service to match, or use another pool$/,
+    );
+    const many = new Allocator(
+      config([{ name: 'm', spec: { addresses: ['198.51.100.0/28'], serviceAllocation: { namespaces: Array.from({ length: 200 }, (_, i) => `ns-${'x'.repeat(50)}-${i}`) } } }]),
+    );
     const long = many.allocate(svc('other', 'z', { requestedPool: 'm' }));
     assert.equal(long.ok, false);
     assert.ok(!long.ok && long.failure.message.length < 600, `bounded: ${long.ok ? 0 : long.failure.message.length}`);
@@ -114,7 +130,13 @@ void describe('serviceAllocation', { timeout: 10_000 }, () => {
     const start = svc('web', 's', { labels: { tier: 'gold' } });
     const steps: Step[] = [
       { what: 'Service label removed', change: { labels: {} }, pool: 'c-gold', sameIP: true, mismatch: /serviceSelectors \["tier=gold"\]/ },
-      { what: 'moved to a namespace-label world where nothing matches', change: { labels: {}, namespace: 'web', namespaceLabels: { team: 'x' } }, pool: 'c-gold', sameIP: true, mismatch: /serviceSelectors/ },
+      {
+        what: 'moved to a namespace-label world where nothing matches',
+        change: { labels: {}, namespace: 'web', namespaceLabels: { team: 'x' } },
+        pool: 'c-gold',
+        sameIP: true,
+        mismatch: /serviceSelectors/,
+      },
       { what: 'label back: no mismatch', change: { labels: { tier: 'gold' } }, pool: 'c-gold', sameIP: true, mismatch: null },
       { what: 'label removed again, then the user asks for another pool: that moves', change: { labels: {}, requestedPool: 'a-general' }, pool: 'a-general', sameIP: false, mismatch: null },
       { what: 'request removed: the new IP stays', change: { labels: {} }, pool: 'a-general', sameIP: true, mismatch: null },

@@ -59,9 +59,7 @@ function svc(name: string, o: Opts = {}): ServiceRecord {
 }
 
 /** What a step expects: the IPs (and optionally pool), or a failure (reason + message pattern). */
-type Want =
-  | { ips: string[]; pool?: string }
-  | { reason: AllocationFailureReason; message?: RegExp; holder?: string; conflict?: SharingConflict };
+type Want = { ips: string[]; pool?: string } | { reason: AllocationFailureReason; message?: RegExp; holder?: string; conflict?: SharingConflict };
 
 type Step = { name: string } & (
   | { allocate: ServiceRecord; want: Want }
@@ -175,7 +173,10 @@ void describe('allocator scenarios', { timeout: 60_000 }, () => {
           assert.equal(c?.total, 2n, 'avoid-buggy pool counts only usable addresses');
           assert.equal(a.poolStats('a')?.totalV4, 4n);
           assert.equal(a.poolStats('zzz'), undefined);
-          assert.deepEqual(a.allPoolStats().map((s) => s.pool), ['a', 'b', 'c']);
+          assert.deepEqual(
+            a.allPoolStats().map((s) => s.pool),
+            ['a', 'b', 'c'],
+          );
           assert.equal(a.poolOf('10.0.1.1'), 'b');
           assert.deepEqual(a.usersOf('10.0.0.1'), ['ns/s2']);
           assert.deepEqual(a.usersOf('10.0.0.9'), []);
@@ -249,8 +250,7 @@ void describe('allocator scenarios', { timeout: 60_000 }, () => {
   });
 
   void it('dual-stack policies', () => {
-    const dual = (name: string, policy: ServiceRecord['familyPolicy'], fams: ServiceRecord['families'], o: Opts = {}): ServiceRecord =>
-      svc(name, { familyPolicy: policy, families: fams, ...o });
+    const dual = (name: string, policy: ServiceRecord['familyPolicy'], fams: ServiceRecord['families'], o: Opts = {}): ServiceRecord => svc(name, { familyPolicy: policy, families: fams, ...o });
     run(pools('v4: 10.0.0.0/31', 'ds: 10.0.1.0/31, 2001:db8::/126', 'v6: 2001:db8:1::/127', 'dsm: 10.0.2.0/31, 2001:db8:2::/127 manual'), [
       { name: 'single-stack v6 skips the v4-only pool', allocate: dual('a', 'SingleStack', ['ipv6']), want: { ips: ['2001:db8::'], pool: 'ds' } },
       { name: 'require dual: one pool, v4 first', allocate: dual('b', 'RequireDualStack', ['ipv4', 'ipv6']), want: { ips: ['10.0.1.0', '2001:db8::1'], pool: 'ds' } },
@@ -275,7 +275,11 @@ void describe('allocator scenarios', { timeout: 60_000 }, () => {
         allocate: dual('i', 'RequireDualStack', ['ipv4', 'ipv6'], { requestedIPs: ['10.0.0.1', '2001:db8:1::'] }),
         want: { reason: 'requestedIPsInDifferentPools', message: /different pools \("v4", "v6"\)/ },
       },
-      { name: 'two v4 requested', allocate: dual('i', 'PreferDualStack', ['ipv4', 'ipv6'], { requestedIPs: ['10.0.0.1', '10.0.1.1'] }), want: { reason: 'familyMismatch', message: /more than one IPv4/ } },
+      {
+        name: 'two v4 requested',
+        allocate: dual('i', 'PreferDualStack', ['ipv4', 'ipv6'], { requestedIPs: ['10.0.0.1', '10.0.1.1'] }),
+        want: { reason: 'familyMismatch', message: /more than one IPv4/ },
+      },
       { name: 'prefer dual with one requested IP is fine', allocate: dual('i', 'PreferDualStack', ['ipv4', 'ipv6'], { requestedIPs: ['10.0.0.1'] }), want: { ips: ['10.0.0.1'] } },
       { name: 'require dual listing one family', allocate: dual('j', 'RequireDualStack', ['ipv4']), want: { reason: 'familyMismatch', message: /RequireDualStack service lists only IPv4/ } },
       { name: 'no families', allocate: dual('j', 'SingleStack', []), want: { reason: 'familyMismatch', message: /no IP families/ } },
@@ -446,9 +450,7 @@ void describe('allocator range lookup', { timeout: 60_000 }, () => {
   void it('finds the pool of every boundary address among many pools written in any order', () => {
     const n = 250;
     const order = Array.from({ length: n }, (_, i) => (i * 7919) % n);
-    const c = config(
-      'address-pools:\n' + order.map((i) => `- {name: p${i}, protocol: layer2, addresses: [10.1.${i}.0/28, "2001:db8:${i.toString(16)}::/120"]}\n`).join(''),
-    );
+    const c = config('address-pools:\n' + order.map((i) => `- {name: p${i}, protocol: layer2, addresses: [10.1.${i}.0/28, "2001:db8:${i.toString(16)}::/120"]}\n`).join(''));
     const a = new Allocator(c);
     for (let i = 0; i < n; i++) {
       assert.equal(a.poolOf(`10.1.${i}.0`), `p${i}`);

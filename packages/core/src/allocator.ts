@@ -88,9 +88,7 @@ export interface AllocationFailure {
  * held although its pool's serviceAllocation no longer serves it (labels or rules changed):
  * rules decide new allocations only, so nothing moves behind the user's back; the caller warns.
  */
-export type AllocationResult =
-  | { readonly ok: true; readonly allocation: Allocation; readonly ruleMismatch?: AllocationFailure }
-  | { readonly ok: false; readonly failure: AllocationFailure };
+export type AllocationResult = { readonly ok: true; readonly allocation: Allocation; readonly ruleMismatch?: AllocationFailure } | { readonly ok: false; readonly failure: AllocationFailure };
 
 /** Per-pool usage, for IPAddressPool-like status and metrics. */
 export interface PoolStats {
@@ -351,10 +349,7 @@ export class Allocator {
       const want = new Set(req.ips.map((ip) => `${ip.family}/${ip.value}`));
       const have = parsed.ips.map((ip) => `${ip.family}/${ip.value}`);
       if (have.length !== want.size || have.some((k) => !want.has(k))) {
-        return fail(
-          'requestMismatch',
-          `service requests ${req.ips.map(formatIP).join(', ')} but holds ${parsed.ips.map(formatIP).join(', ')}`,
-        );
+        return fail('requestMismatch', `service requests ${req.ips.map(formatIP).join(', ')} but holds ${parsed.ips.map(formatIP).join(', ')}`);
       }
     }
     // IPs a Service already holds stay while they are in a pool: serviceAllocation decides new
@@ -792,18 +787,28 @@ function notAllowed(pool: Pool, svc: ServiceRecord): Failure | null {
     const selected = sa.namespaceSelectors.length > 0 && matchesAny(sa.namespaceSelectors, svc.namespaceLabels ?? {});
     if (!listed && !selected) {
       const rules: string[] = [];
-      if (sa.namespaces.length > 0) rules.push(`namespaces [${few(sa.namespaces.map((n) => quote(n, 63)), 5)}]`);
+      if (sa.namespaces.length > 0)
+        rules.push(
+          `namespaces [${few(
+            sa.namespaces.map((n) => quote(n, 63)),
+            5,
+          )}]`,
+        );
       if (sa.namespaceSelectors.length > 0) rules.push(`namespaceSelectors [${few(sa.namespaceSelectors.map((x) => quote(formatSelector(x), 80)))}]`);
-      const fix = sa.namespaceSelectors.length > 0 ? 'label the namespace to match, add it to the pool\'s namespaces' : 'add it to the pool\'s namespaces';
+      const fix = sa.namespaceSelectors.length > 0 ? "label the namespace to match, add it to the pool's namespaces" : "add it to the pool's namespaces";
       return fail('poolNotAllowed', `pool ${name} does not serve namespace ${quote(ns, 63)}: its serviceAllocation allows only ${rules.join(' or ')}; ${fix}, or use another pool`, {
         pool: pool.name,
       });
     }
   }
   if (sa.serviceSelectors.length > 0 && !matchesAny(sa.serviceSelectors, svc.labels ?? {})) {
-    return fail('poolNotAllowed', `pool ${name} does not serve this Service: its labels match none of the pool's serviceAllocation.serviceSelectors [${few(sa.serviceSelectors.map((x) => quote(formatSelector(x), 80)))}]; label the Service to match, or use another pool`, {
-      pool: pool.name,
-    });
+    return fail(
+      'poolNotAllowed',
+      `pool ${name} does not serve this Service: its labels match none of the pool's serviceAllocation.serviceSelectors [${few(sa.serviceSelectors.map((x) => quote(formatSelector(x), 80)))}]; label the Service to match, or use another pool`,
+      {
+        pool: pool.name,
+      },
+    );
   }
   return null;
 }
@@ -839,10 +844,7 @@ function wantedFamilySets(svc: ServiceRecord): readonly (readonly Family[])[] {
 }
 
 /** Why `svc` may not join the services on a slot, or null if it may. */
-function sharingConflict(
-  slot: Slot,
-  svc: ServiceRecord,
-): { conflict: SharingConflict; holder: string; port?: ServicePort } | null {
+function sharingConflict(slot: Slot, svc: ServiceRecord): { conflict: SharingConflict; holder: string; port?: ServicePort } | null {
   const others = slotHolders(slot).filter((h) => h.key !== svc.key);
   const first = others[0];
   // A lone user (or nobody) imposes nothing: that is how a lone user changes its key in place.

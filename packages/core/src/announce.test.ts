@@ -6,10 +6,23 @@ import { buildConfig, type AdvertisementObject } from './crd.js';
 import { electionHash } from './election.js';
 
 function config(ads: AdvertisementObject[]): Config {
-  return buildConfig({ pools: [{ name: 'web', spec: { addresses: ['198.51.100.0/28'] } }, { name: 'db', spec: { addresses: ['198.51.100.16/28'] } }], advertisements: ads }).config;
+  return buildConfig({
+    pools: [
+      { name: 'web', spec: { addresses: ['198.51.100.0/28'] } },
+      { name: 'db', spec: { addresses: ['198.51.100.16/28'] } },
+    ],
+    advertisements: ads,
+  }).config;
 }
 
-const node = (name: string, o: Partial<AnnounceNode> = {}): AnnounceNode => ({ name, labels: { 'kubernetes.io/hostname': name, ...(o.labels ?? {}) }, alive: true, networkUnavailable: false, excludedByLabel: false, ...o });
+const node = (name: string, o: Partial<AnnounceNode> = {}): AnnounceNode => ({
+  name,
+  labels: { 'kubernetes.io/hostname': name, ...(o.labels ?? {}) },
+  alive: true,
+  networkUnavailable: false,
+  excludedByLabel: false,
+  ...o,
+});
 const order = (ip: string, names: string[]): string[] => [...names].sort((a, b) => Buffer.compare(electionHash(a, ip), electionHash(b, ip)));
 
 void describe('decideAnnouncement', { timeout: 10_000 }, () => {
@@ -46,7 +59,12 @@ void describe('decideAnnouncement', { timeout: 10_000 }, () => {
     { name: 'no IP yet', input: { ips: [] }, reason: 'noServiceIPs', message: /no load-balancer IP/ },
     { name: 'IP outside every pool', input: { ips: ['203.0.113.9'] }, reason: 'ipNotInPool', message: /203\.0\.113\.9 is in no address pool/ },
     { name: 'IPs in two pools', input: { ips: [ip, '198.51.100.17'] }, reason: 'poolsDiffer', message: /different pools/ },
-    { name: 'no advertisement for the pool (metallb#1154)', input: { config: config([{ name: 'a', spec: { ipAddressPools: ['db'] } }]) }, reason: 'noAdvertisement', message: /no L2Advertisement covers pool "web"/ },
+    {
+      name: 'no advertisement for the pool (metallb#1154)',
+      input: { config: config([{ name: 'a', spec: { ipAddressPools: ['db'] } }]) },
+      reason: 'noAdvertisement',
+      message: /no L2Advertisement covers pool "web"/,
+    },
     {
       name: 'advertisements select no node',
       input: { config: config([{ name: 'a', spec: { nodeSelectors: [{ matchLabels: { zone: 'mars' } }] } }]) },
@@ -78,7 +96,15 @@ void describe('decideAnnouncement', { timeout: 10_000 }, () => {
   void it('prefers ready endpoints, falls back to terminating-but-serving ones (as the speaker plan does)', () => {
     const [first, second] = order(ip, ['n1', 'n2']);
     const local = { trafficPolicy: 'Local' as const, nodes: [node('n1'), node('n2')] };
-    const drained = decideAnnouncement(base({ ...local, endpoints: [{ nodeName: first, ready: false, serving: true }, { nodeName: second, ready: true, serving: true }] }));
+    const drained = decideAnnouncement(
+      base({
+        ...local,
+        endpoints: [
+          { nodeName: first, ready: false, serving: true },
+          { nodeName: second, ready: true, serving: true },
+        ],
+      }),
+    );
     assert.equal(drained.winner, second, 'the node with a ready endpoint, though the other ranks first');
     const onlyTerminating = decideAnnouncement(base({ ...local, endpoints: [{ nodeName: first, ready: false, serving: true }] }));
     assert.equal(onlyTerminating.winner, first, 'no ready endpoint anywhere: serving ones still count');

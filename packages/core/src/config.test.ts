@@ -70,8 +70,7 @@ address-pools:
 });
 
 void describe('parseConfig: errors name the pool and the value', { timeout: 30_000 }, () => {
-  const pool = (extra: string, addresses = '[10.0.0.0/24]', name = 'default'): string =>
-    `address-pools:\n- name: ${name}\n  protocol: layer2\n  addresses: ${addresses}\n${extra}`;
+  const pool = (extra: string, addresses = '[10.0.0.0/24]', name = 'default'): string => `address-pools:\n- name: ${name}\n  protocol: layer2\n  addresses: ${addresses}\n${extra}`;
   const cases: { name: string; yaml: string; errors: RegExp[] }[] = [
     { name: 'reversed range', yaml: pool('', '[10.0.0.9-10.0.0.1]'), errors: [/^pool "default": range 10\.0\.0\.9-10\.0\.0\.1 is reversed \(line 4\)$/] },
     { name: 'mixed-family range', yaml: pool('', '["10.0.0.1-2001:db8::1"]'), errors: [/pool "default": range 10\.0\.0\.1-2001:db8::1 mixes IPv4 and IPv6/] },
@@ -155,10 +154,7 @@ void describe('parseConfig: hostile and careless input is bounded and explained'
 
   void it('an overlapping range is reported once, against the range reaching furthest', () => {
     const r = err(pool('[10.0.0.0/8, 10.1.0.0/16, 10.2.0.0/16, 11.0.0.0/24]'));
-    assert.deepEqual(r.errors, [
-      'pool "p": IPv4 range 10.1.0.0/16 overlaps 10.0.0.0/8 in the same pool (line 4)',
-      'pool "p": IPv4 range 10.2.0.0/16 overlaps 10.0.0.0/8 in the same pool (line 4)',
-    ]);
+    assert.deepEqual(r.errors, ['pool "p": IPv4 range 10.1.0.0/16 overlaps 10.0.0.0/8 in the same pool (line 4)', 'pool "p": IPv4 range 10.2.0.0/16 overlaps 10.0.0.0/8 in the same pool (line 4)']);
   });
 
   void it('a YAML alias bomb is an invalid config, not an exception', () => {
@@ -182,7 +178,10 @@ void describe('parseConfig: hostile and careless input is bounded and explained'
   });
 
   void it('YAML mistakes name the line and the key in plain words', () => {
-    assert.equal(err('address-pools: []\n---\naddress-pools: []\n').message, 'invalid config: YAML: a second document ("---") is not allowed; put every pool in one list under "address-pools" (line 2, column 1)');
+    assert.equal(
+      err('address-pools: []\n---\naddress-pools: []\n').message,
+      'invalid config: YAML: a second document ("---") is not allowed; put every pool in one list under "address-pools" (line 2, column 1)',
+    );
     assert.equal(err(pool('[10.0.0.0/24]', '  "protocol": layer2\n')).message, 'invalid config: YAML: key "protocol" appears twice in the same mapping; keep one (line 5, column 3)');
     assert.match(err('address-pools:\n- name: a\n\tprotocol: layer2\n').message, /a tab is used for indentation; indent with spaces \(line 3, column 1\)/);
     assert.match(err(pool('[10.0.0.0/24]', '  colour: blue\n')).message, /pool "p": unknown key "colour" \(allowed: .*\) \(line 5\)/);
@@ -261,7 +260,12 @@ void describe('parseConfig: hostile and careless input is bounded and explained'
 // MetalLB's ParseCIDR keeps the network of a CIDR with host bits set: accepted, masked, warned.
 void describe('parseConfig: a CIDR with host bits set is masked, with a warning', { timeout: 10_000 }, () => {
   const cases: { text: string; range: string; warning: RegExp | null }[] = [
-    { text: '198.51.100.7/24', range: '198.51.100.0/24', warning: /^pool "p": "198\.51\.100\.7\/24" has host bits set; using 198\.51\.100\.0\/24 \(198\.51\.100\.0-198\.51\.100\.255\), as MetalLB does; write 198\.51\.100\.0\/24 to silence this \(line 5\)$/ },
+    {
+      text: '198.51.100.7/24',
+      range: '198.51.100.0/24',
+      warning:
+        /^pool "p": "198\.51\.100\.7\/24" has host bits set; using 198\.51\.100\.0\/24 \(198\.51\.100\.0-198\.51\.100\.255\), as MetalLB does; write 198\.51\.100\.0\/24 to silence this \(line 5\)$/,
+    },
     { text: '198.51.100.9/29', range: '198.51.100.8/29', warning: /using 198\.51\.100\.8\/29 \(198\.51\.100\.8-198\.51\.100\.15\)/ },
     { text: '198.51.100.7/32', range: '198.51.100.7', warning: null },
     { text: '198.51.100.0/24', range: '198.51.100.0/24', warning: null },

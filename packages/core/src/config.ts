@@ -337,7 +337,10 @@ export function parsePoolAddress(text: string): RangeParse & { readonly warning?
   const masked = `${formatIP({ family: ip.family, value: ip.value - (ip.value % size) })}/${lenText}`;
   const r = parseRange(masked);
   if (!r.ok) return r;
-  return { ...r, warning: `${quote(t)} has host bits set; using ${masked} (${formatIP({ family: r.range.family, value: r.range.first })}-${formatIP({ family: r.range.family, value: r.range.last })}), as MetalLB does; write ${masked} to silence this` };
+  return {
+    ...r,
+    warning: `${quote(t)} has host bits set; using ${masked} (${formatIP({ family: r.range.family, value: r.range.first })}-${formatIP({ family: r.range.family, value: r.range.last })}), as MetalLB does; write ${masked} to silence this`,
+  };
 }
 
 /** Why a range may not be in any pool (reserved block, IPv4-mapped), or undefined when it may. */
@@ -429,8 +432,7 @@ function lowerFirst(s: string): string {
 function configError(p: Problems): ConfigError {
   const errors = p.list;
   const more = p.omitted > 0 ? `; and ${p.omitted} more` : '';
-  const message =
-    p.count === 1 ? `invalid config: ${errors[0] ?? ''}` : `invalid config (${p.count} errors): ${errors.join('; ')}${more}`;
+  const message = p.count === 1 ? `invalid config: ${errors[0] ?? ''}` : `invalid config (${p.count} errors): ${errors.join('; ')}${more}`;
   return { kind: 'ConfigError', errors, omitted: p.omitted, message };
 }
 

@@ -75,7 +75,12 @@ void describe('IPAddressPool objects', { timeout: 10_000 }, () => {
 
   void it('a CIDR with host bits set is masked with a warning naming the range used (MetalLB)', () => {
     const cases: [string, bigint, bigint, RegExp | null][] = [
-      ['198.51.100.7/24', 0xc6336400n, 0xc63364ffn, /^IPAddressPool "p": spec\.addresses\[0\]: "198\.51\.100\.7\/24" has host bits set; using 198\.51\.100\.0\/24 \(198\.51\.100\.0-198\.51\.100\.255\)/],
+      [
+        '198.51.100.7/24',
+        0xc6336400n,
+        0xc63364ffn,
+        /^IPAddressPool "p": spec\.addresses\[0\]: "198\.51\.100\.7\/24" has host bits set; using 198\.51\.100\.0\/24 \(198\.51\.100\.0-198\.51\.100\.255\)/,
+      ],
       ['198.51.100.0/24', 0xc6336400n, 0xc63364ffn, null],
       ['2001:db8::1/127', 0x20010db8000000000000000000000000n, 0x20010db8000000000000000000000001n, /using 2001:db8::\/127/],
     ];
@@ -162,16 +167,20 @@ address-pools:
   void it('the ConfigMap alone: its pools, announced everywhere by the implied advertisement', () => {
     const r = buildConfig({ legacy: cm, pools: [], advertisements: [] });
     assert.deepEqual(summary(r.config), ['old(configmap):198.51.100.0/28', 'shared(configmap):198.51.100.16/28']);
-    assert.deepEqual(r.config.l2Advertisements?.map((a) => [a.name, a.ipAddressPools]), [[LEGACY_ADVERTISEMENT, ['old', 'shared']]]);
+    assert.deepEqual(
+      r.config.l2Advertisements?.map((a) => [a.name, a.ipAddressPools]),
+      [[LEGACY_ADVERTISEMENT, ['old', 'shared']]],
+    );
     assert.deepEqual(r.problems, []);
   });
 
   void it('objects alone: pools by name, and a warning for a pool no advertisement covers', () => {
     const r = buildConfig({ pools: [pool('b', ['198.51.100.64/28']), pool('a', ['198.51.100.80/28'])], advertisements: [{ name: 'adv', spec: { ipAddressPools: ['a'] } }] });
     assert.deepEqual(summary(r.config), ['a(crd):198.51.100.80/28', 'b(crd):198.51.100.64/28']);
-    assert.deepEqual(r.objectWarnings.map((w) => `${w.kind}/${w.name}: ${w.message}`), [
-      'IPAddressPool/b: pool "b": no L2Advertisement covers it, so its IPs are allocated but never announced (create an L2Advertisement listing it)',
-    ]);
+    assert.deepEqual(
+      r.objectWarnings.map((w) => `${w.kind}/${w.name}: ${w.message}`),
+      ['IPAddressPool/b: pool "b": no L2Advertisement covers it, so its IPs are allocated but never announced (create an L2Advertisement listing it)'],
+    );
   });
 
   void it('a name in both: the object wins, silently when the addresses agree, with a warning when not', () => {
@@ -186,7 +195,10 @@ address-pools:
   void it('overlaps: what is in force keeps its addresses, the newcomer is refused (older new object first)', () => {
     const first = buildConfig({ legacy: cm, pools: [pool('z', ['198.51.100.0/27'], {}, 1)], advertisements: [] });
     assert.deepEqual(summary(first.config), ['old(configmap):198.51.100.0/28', 'shared(configmap):198.51.100.16/28']);
-    assert.deepEqual(first.problems.map((p) => [p.kind, p.name, p.keptPrevious]), [['IPAddressPool', 'z', false]]);
+    assert.deepEqual(
+      first.problems.map((p) => [p.kind, p.name, p.keptPrevious]),
+      [['IPAddressPool', 'z', false]],
+    );
     assert.match(first.problems[0]?.errors[0] ?? '', /IPAddressPool "z": IPv4 range 198\.51\.100\.0\/27 overlaps 198\.51\.100\.0\/28 in pool "old"/);
 
     const two = buildConfig({ pools: [pool('young', ['198.51.100.64/28'], {}, 20), pool('aged', ['198.51.100.64/29'], {}, 10)], advertisements: [] });
@@ -198,19 +210,41 @@ address-pools:
     const before = deepFreeze(buildConfig({ pools: [pool('a', ['198.51.100.64/28']), pool('b', ['198.51.100.80/28'])], advertisements: [] }).config);
     const broken = buildConfig({ pools: [pool('a', ['198.51.100.70-198.51.100.64']), pool('b', ['198.51.100.80/28'])], advertisements: [], previous: before });
     assert.deepEqual(summary(broken.config), ['a(crd):198.51.100.64/28', 'b(crd):198.51.100.80/28']);
-    assert.deepEqual(broken.problems.map((p) => [p.name, p.keptPrevious]), [['a', true]]);
+    assert.deepEqual(
+      broken.problems.map((p) => [p.name, p.keptPrevious]),
+      [['a', true]],
+    );
     assert.match(broken.problems[0]?.errors[0] ?? '', /spec\.addresses\[0\]: range 198\.51\.100\.70-198\.51\.100\.64 is reversed/);
     // b grows into a's addresses: a (unchanged, in force) keeps them, b keeps its old version.
     const grab = buildConfig({ pools: [pool('a', ['198.51.100.64/28']), pool('b', ['198.51.100.64/27'], {}, 0)], advertisements: [], previous: before });
     assert.deepEqual(summary(grab.config), ['a(crd):198.51.100.64/28', 'b(crd):198.51.100.80/28']);
-    assert.deepEqual(grab.problems.map((p) => [p.name, p.keptPrevious]), [['b', true]]);
+    assert.deepEqual(
+      grab.problems.map((p) => [p.name, p.keptPrevious]),
+      [['b', true]],
+    );
   });
 
   void it('advertisements: a broken one keeps its version in force; one naming a missing pool warns', () => {
     const before = buildConfig({ pools: [pool('a', ['198.51.100.64/28'])], advertisements: [{ name: 'adv', spec: { interfaces: ['eth0'] } }] }).config;
-    const r = buildConfig({ pools: [pool('a', ['198.51.100.64/28'])], advertisements: [{ name: 'adv', spec: { interfaces: ['not valid'] } }, { name: 'later', spec: { ipAddressPools: ['nope'] } }], previous: before });
-    assert.deepEqual(r.config.l2Advertisements?.map((a) => [a.name, a.interfaces]), [['adv', ['eth0']], ['later', []]]);
-    assert.deepEqual(r.problems.map((p) => [p.kind, p.name, p.keptPrevious]), [['L2Advertisement', 'adv', true]]);
+    const r = buildConfig({
+      pools: [pool('a', ['198.51.100.64/28'])],
+      advertisements: [
+        { name: 'adv', spec: { interfaces: ['not valid'] } },
+        { name: 'later', spec: { ipAddressPools: ['nope'] } },
+      ],
+      previous: before,
+    });
+    assert.deepEqual(
+      r.config.l2Advertisements?.map((a) => [a.name, a.interfaces]),
+      [
+        ['adv', ['eth0']],
+        ['later', []],
+      ],
+    );
+    assert.deepEqual(
+      r.problems.map((p) => [p.kind, p.name, p.keptPrevious]),
+      [['L2Advertisement', 'adv', true]],
+    );
     assert.match(r.objectWarnings.map((w) => w.message).join(), /no pool named "nope" exists/);
   });
 

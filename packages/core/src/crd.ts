@@ -16,7 +16,18 @@
  * An invalid object never takes anything away: the version of it in force stays (and the object
  * is reported), exactly like a rejected ConfigMap edit keeps the last good config.
  */
-import { type Config, type ConfigLimits, CONFIG_LIMITS, type L2Advertisement, type Pool, type ServiceAllocation, forbiddenRange, legacyAdvertisement, parsePoolAddress, usableWarning } from './config.js';
+import {
+  type Config,
+  type ConfigLimits,
+  CONFIG_LIMITS,
+  type L2Advertisement,
+  type Pool,
+  type ServiceAllocation,
+  forbiddenRange,
+  legacyAdvertisement,
+  parsePoolAddress,
+  usableWarning,
+} from './config.js';
 import { familyName, quote, type IPRange } from './ip.js';
 import { type LabelSelector, type Labels, kindOf, labelKeyProblem, labelValueProblem, matchesSelector, parseSelector, selectorKey } from './selector.js';
 
@@ -488,4 +499,3 @@ export function advertisementCoversPool(a: L2Advertisement, pool: Pick<Pool, 'na
   const labels = pool.labels ?? {};
   return a.ipAddressPoolSelectors.some((s) => matchesSelector(s, labels));
 }
-

@@ -42,9 +42,7 @@ export type NoWinnerReason =
   | 'noLocalEndpointCandidates';
 
 /** The election verdict: the winner and the full order (for logs), or why there is none. */
-export type ElectionResult =
-  | { readonly winner: string; readonly ranking: readonly string[] }
-  | { readonly winner: null; readonly reason: NoWinnerReason };
+export type ElectionResult = { readonly winner: string; readonly ranking: readonly string[] } | { readonly winner: null; readonly reason: NoWinnerReason };
 
 /**
  * SHA-256 of `nodeName + "#" + ip`, the per-node sort key. The IP text is canonicalised when
@@ -54,7 +52,9 @@ export function electionHash(nodeName: string, ip: string): Buffer {
   const key = `${nodeName}#${ip}`;
   let h = hashes.get(key);
   if (h === undefined) {
-    h = createHash('sha256').update(`${nodeName}#${canonical(ip)}`).digest();
+    h = createHash('sha256')
+      .update(`${nodeName}#${canonical(ip)}`)
+      .digest();
     remember(hashes, key, h);
   }
   return h;

@@ -38,7 +38,14 @@ function richInput(): BuildInput {
             priority: 5,
             namespaces: ['team-a', 'team-b'],
             namespaceSelectors: [{ matchLabels: { env: 'prod' } }],
-            serviceSelectors: [{ matchExpressions: [{ key: 'app', operator: 'In', values: ['web', 'api'] }, { key: 'canary', operator: 'DoesNotExist' }] }],
+            serviceSelectors: [
+              {
+                matchExpressions: [
+                  { key: 'app', operator: 'In', values: ['web', 'api'] },
+                  { key: 'canary', operator: 'DoesNotExist' },
+                ],
+              },
+            ],
           },
         },
       },
@@ -46,7 +53,15 @@ function richInput(): BuildInput {
     ],
     advertisements: [
       { name: 'all', spec: {} },
-      { name: 'picky', spec: { ipAddressPools: ['gold'], ipAddressPoolSelectors: [{ matchLabels: { tier: 'gold' } }], nodeSelectors: [{ matchExpressions: [{ key: 'zone', operator: 'NotIn', values: ['b'] }] }], interfaces: ['eth0', 'bond0.100'] } },
+      {
+        name: 'picky',
+        spec: {
+          ipAddressPools: ['gold'],
+          ipAddressPoolSelectors: [{ matchLabels: { tier: 'gold' } }],
+          nodeSelectors: [{ matchExpressions: [{ key: 'zone', operator: 'NotIn', values: ['b'] }] }],
+          interfaces: ['eth0', 'bond0.100'],
+        },
+      },
     ],
   };
 }
@@ -114,7 +129,10 @@ void describe('config in force: encode and decode', { timeout: 10_000 }, () => {
     const built = buildConfig(richInput()).config;
     const part = legacyPartOf(decoded(encodeInForce(built)));
     assert.deepEqual(summary(part as Config), ['old(configmap):198.51.100.0/28,2001:db8::10/124']);
-    assert.deepEqual(part?.l2Advertisements?.map((a) => [a.name, a.ipAddressPools]), [[LEGACY_ADVERTISEMENT, ['old']]]);
+    assert.deepEqual(
+      part?.l2Advertisements?.map((a) => [a.name, a.ipAddressPools]),
+      [[LEGACY_ADVERTISEMENT, ['old']]],
+    );
     // Rebuilt with it in place of the ConfigMap: the same config.
     const again = buildConfig({ ...richInput(), legacy: part, previous: built }).config;
     assert.equal(meaning(again), meaning(built));
@@ -165,12 +183,24 @@ void describe('config in force: hostile documents', { timeout: 10_000 }, () => {
     ['avoidBuggyIPs missing', withPool({ avoidBuggyIPs: undefined }), /avoidBuggyIPs: must be true or false/],
     ['labels on a ConfigMap pool', withPool({ labels: { a: 'b' } }, 0), /a ConfigMap pool has no labels/],
     ['a bad label', withPool({ labels: { '-bad': 'x' } }, 1), /label key "-bad"/],
-    ['__proto__ label', `{"format":"${IN_FORCE_FORMAT}","version":1,"pools":[{"name":"p","source":"crd","addresses":["198.51.100.0/29"],"autoAssign":true,"avoidBuggyIPs":false,"labels":{"__proto__":"x"}}]}`, /label key "__proto__"/],
+    [
+      '__proto__ label',
+      `{"format":"${IN_FORCE_FORMAT}","version":1,"pools":[{"name":"p","source":"crd","addresses":["198.51.100.0/29"],"autoAssign":true,"avoidBuggyIPs":false,"labels":{"__proto__":"x"}}]}`,
+      /label key "__proto__"/,
+    ],
     ['a label value that is a number', withPool({ labels: { a: 1 } }, 1), /value must be a string/],
     ['priority below zero', withPool({ serviceAllocation: { priority: -1, namespaces: [], namespaceSelectors: [], serviceSelectors: [] } }, 1), /priority: must be a whole number/],
     ['unknown allocation field', withPool({ serviceAllocation: { priority: 0, namespaces: [], namespaceSelectors: [], serviceSelectors: [], x: 1 } }, 1), /unknown field "x"/],
-    ['a selector that is null', withPool({ serviceAllocation: { priority: 0, namespaces: [], namespaceSelectors: [null], serviceSelectors: [] } }, 1), /namespaceSelectors\[0\]: must be a label selector/],
-    ['a selector with a bad operator', withPool({ serviceAllocation: { priority: 0, namespaces: [], namespaceSelectors: [], serviceSelectors: [{ matchExpressions: [{ key: 'a', operator: 'Like', values: ['x'] }] }] } }, 1), /operator/],
+    [
+      'a selector that is null',
+      withPool({ serviceAllocation: { priority: 0, namespaces: [], namespaceSelectors: [null], serviceSelectors: [] } }, 1),
+      /namespaceSelectors\[0\]: must be a label selector/,
+    ],
+    [
+      'a selector with a bad operator',
+      withPool({ serviceAllocation: { priority: 0, namespaces: [], namespaceSelectors: [], serviceSelectors: [{ matchExpressions: [{ key: 'a', operator: 'Like', values: ['x'] }] }] } }, 1),
+      /operator/,
+    ],
     ['two pools with one name', JSON.stringify({ ...good, pools: [(good['pools'] as unknown[])[0], (good['pools'] as unknown[])[0]] }), /"old" is listed twice/],
     ['overlapping pools', withPool({ addresses: ['198.51.100.0/27'] }, 1), /overlaps 198\.51\.100\.0\/28 of pool "old"/],
     ['an advertisement with a bad interface', withAd({ interfaces: ['eth0/1'] }), /interfaces\[0\]: must be an interface name/],
@@ -203,7 +233,11 @@ void describe('config in force: hostile documents', { timeout: 10_000 }, () => {
     const r3 = decodeInForce(junk);
     assert.equal(r3.ok, false);
     assert.ok((r3.ok ? '' : r3.error).split('; ').length <= IN_FORCE_LIMITS.maxErrors);
-    const addrs = JSON.stringify({ format: IN_FORCE_FORMAT, version: 1, pools: [{ name: 'p', source: 'crd', addresses: ['198.51.100.1', '198.51.100.2', '198.51.100.3'], autoAssign: true, avoidBuggyIPs: false }] });
+    const addrs = JSON.stringify({
+      format: IN_FORCE_FORMAT,
+      version: 1,
+      pools: [{ name: 'p', source: 'crd', addresses: ['198.51.100.1', '198.51.100.2', '198.51.100.3'], autoAssign: true, avoidBuggyIPs: false }],
+    });
     const r4 = decodeInForce(addrs, { ...IN_FORCE_LIMITS, maxAddresses: 2 });
     assert.match(r4.ok ? '' : r4.error, /more than 2 address entries/);
   });

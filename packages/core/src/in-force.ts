@@ -222,7 +222,14 @@ function allocationOf(raw: unknown, at: string, p: Problems): ServiceAllocation 
   let priority = 0;
   if (typeof pr !== 'number' || !Number.isInteger(pr) || pr < 0 || pr > CRD_LIMITS.maxPriority) p.add(`${at}.priority: must be a whole number from 0 to ${CRD_LIMITS.maxPriority}, got ${kindOf(pr)}`);
   else priority = pr;
-  const namespaces = stringsOf(raw['namespaces'], `${at}.namespaces`, CRD_LIMITS.namesPerList, p, (s) => s.length > 0 && s.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(s), 'a namespace name');
+  const namespaces = stringsOf(
+    raw['namespaces'],
+    `${at}.namespaces`,
+    CRD_LIMITS.namesPerList,
+    p,
+    (s) => s.length > 0 && s.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(s),
+    'a namespace name',
+  );
   const namespaceSelectors = selectorsOf(raw['namespaceSelectors'], `${at}.namespaceSelectors`, p);
   const serviceSelectors = selectorsOf(raw['serviceSelectors'], `${at}.serviceSelectors`, p);
   return { priority, namespaces, namespaceSelectors, serviceSelectors };
@@ -282,7 +289,8 @@ function advertisementOf(raw: unknown, at: string, limits: InForceLimits, p: Pro
   unknownFields(raw, ADV_FIELDS, at, p);
   const name = nameOf(raw['name'], `${at}.name`, p);
   const source = sourceOf(raw['source'], `${at}.source`, p);
-  if (name !== undefined && source !== undefined && (name === LEGACY_ADVERTISEMENT) !== (source === 'configmap')) p.add(`${at}: only the ${quote(LEGACY_ADVERTISEMENT)} advertisement comes from the ConfigMap`);
+  if (name !== undefined && source !== undefined && (name === LEGACY_ADVERTISEMENT) !== (source === 'configmap'))
+    p.add(`${at}: only the ${quote(LEGACY_ADVERTISEMENT)} advertisement comes from the ConfigMap`);
   const poolName = (s: string): boolean => s.length > 0 && s.length <= MAX_NAME && !CONTROL_RE.test(s);
   // The ConfigMap's advertisement lists every ConfigMap pool (up to maxPools).
   const ipAddressPools = stringsOf(raw['ipAddressPools'], `${at}.ipAddressPools`, Math.max(CRD_LIMITS.namesPerList, limits.maxPools), p, poolName, 'a pool name');
@@ -319,7 +327,8 @@ export function decodeInForce(text: unknown, limits: InForceLimits = IN_FORCE_LI
   }
   if (!isRecord(doc)) return { ok: false, error: `the document must be a JSON object, got ${kindOf(doc)}` };
   if (doc['format'] !== IN_FORCE_FORMAT) return { ok: false, error: `format must be ${JSON.stringify(IN_FORCE_FORMAT)}, got ${kindOf(doc['format'])}` };
-  if (doc['version'] !== IN_FORCE_VERSION) return { ok: false, error: `format version ${String(JSON.stringify(doc['version'])).slice(0, 20)} is not ${IN_FORCE_VERSION} (written by another ironlb version?)` };
+  if (doc['version'] !== IN_FORCE_VERSION)
+    return { ok: false, error: `format version ${String(JSON.stringify(doc['version'])).slice(0, 20)} is not ${IN_FORCE_VERSION} (written by another ironlb version?)` };
   const p = new Problems(limits.maxErrors);
   unknownFields(doc, TOP_FIELDS, 'document', p);
   const pools: Pool[] = [];

@@ -94,26 +94,8 @@ export {
   advertisementKey,
   advertisementCoversPool,
 } from './crd.js';
-export {
-  type NodeInfo,
-  type NotAdvertisedReason,
-  type AdvertisementVerdict,
-  poolForIP,
-  poolByName,
-  advertisementsForPool,
-  advertisementFor,
-  nodesSelectedBy,
-  unannouncedPools,
-} from './advertise.js';
-export {
-  type AnnounceNode,
-  type AnnounceEndpoint,
-  type AnnounceInput,
-  type NoAnnounceReason,
-  type NodeVerdict,
-  type AnnounceDecision,
-  decideAnnouncement,
-} from './announce.js';
+export { type NodeInfo, type NotAdvertisedReason, type AdvertisementVerdict, poolForIP, poolByName, advertisementsForPool, advertisementFor, nodesSelectedBy, unannouncedPools } from './advertise.js';
+export { type AnnounceNode, type AnnounceEndpoint, type AnnounceInput, type NoAnnounceReason, type NodeVerdict, type AnnounceDecision, decideAnnouncement } from './announce.js';
 export {
   type IPFamilyPolicy,
   type PortProtocol,
@@ -128,12 +110,16 @@ export {
   Allocator,
 } from './allocator.js';
 export { type RequestedIPs, requestedIPsFrom, backendKeyFor } from './service.js';
+export { type ElectionCandidate, type ElectionInput, type NoWinnerReason, type ElectionResult, electionHash, electAnnouncer } from './election.js';
 export {
-  type ElectionCandidate,
-  type ElectionInput,
-  type NoWinnerReason,
-  type ElectionResult,
-  electionHash,
-  electAnnouncer,
-} from './election.js';
-export { type InForceLimits, type InForceDecode, IN_FORCE_CONFIGMAP, IN_FORCE_KEY, IN_FORCE_FORMAT, IN_FORCE_VERSION, IN_FORCE_LIMITS, encodeInForce, decodeInForce, legacyPartOf } from './in-force.js';
+  type InForceLimits,
+  type InForceDecode,
+  IN_FORCE_CONFIGMAP,
+  IN_FORCE_KEY,
+  IN_FORCE_FORMAT,
+  IN_FORCE_VERSION,
+  IN_FORCE_LIMITS,
+  encodeInForce,
+  decodeInForce,
+  legacyPartOf,
+} from './in-force.js';

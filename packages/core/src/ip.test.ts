@@ -1,21 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  countBuggy,
-  formatIP,
-  formatRange,
-  isBuggyIP,
-  isIPv4Mapped,
-  parseIP,
-  parseRange,
-  rangeContains,
-  rangeSize,
-  rangesOverlap,
-  reservedOverlap,
-  quote,
-  type IP,
-  type IPRange,
-} from './ip.js';
+import { countBuggy, formatIP, formatRange, isBuggyIP, isIPv4Mapped, parseIP, parseRange, rangeContains, rangeSize, rangesOverlap, reservedOverlap, quote, type IP, type IPRange } from './ip.js';
 
 function range(text: string): IPRange {
   const r = parseRange(text);

@@ -127,10 +127,7 @@ export function rangeContains(r: Pick<IPRange, 'family' | 'first' | 'last'>, ip:
 }
 
 /** True when two ranges share at least one address. */
-export function rangesOverlap(
-  a: Pick<IPRange, 'family' | 'first' | 'last'>,
-  b: Pick<IPRange, 'family' | 'first' | 'last'>,
-): boolean {
+export function rangesOverlap(a: Pick<IPRange, 'family' | 'first' | 'last'>, b: Pick<IPRange, 'family' | 'first' | 'last'>): boolean {
   return a.family === b.family && a.first <= b.last && b.first <= a.last;
 }
 

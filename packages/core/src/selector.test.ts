@@ -63,9 +63,21 @@ void describe('label selectors', { timeout: 10_000 }, () => {
   });
 
   void it('prints and compares selectors', () => {
-    const s = sel({ matchLabels: { zone: 'a' }, matchExpressions: [{ key: 'r', operator: 'NotIn', values: ['1', '2'] }, { key: 'x', operator: 'DoesNotExist' }] });
+    const s = sel({
+      matchLabels: { zone: 'a' },
+      matchExpressions: [
+        { key: 'r', operator: 'NotIn', values: ['1', '2'] },
+        { key: 'x', operator: 'DoesNotExist' },
+      ],
+    });
     assert.equal(formatSelector(s), 'zone=a,r notin (1,2),!x');
-    const t = sel({ matchExpressions: [{ key: 'x', operator: 'DoesNotExist' }, { key: 'r', operator: 'NotIn', values: ['2', '1'] }], matchLabels: { zone: 'a' } });
+    const t = sel({
+      matchExpressions: [
+        { key: 'x', operator: 'DoesNotExist' },
+        { key: 'r', operator: 'NotIn', values: ['2', '1'] },
+      ],
+      matchLabels: { zone: 'a' },
+    });
     assert.equal(selectorKey(s), selectorKey(t));
   });
 });

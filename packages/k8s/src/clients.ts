@@ -11,16 +11,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import {
-  type Configuration,
-  CoreV1Api,
-  DiscoveryV1Api,
-  type KubeConfig,
-  type RequestContext,
-  type ResponseContext,
-  ServerConfiguration,
-  createConfiguration,
-} from '@kubernetes/client-node';
+import { type Configuration, CoreV1Api, DiscoveryV1Api, type KubeConfig, type RequestContext, type ResponseContext, ServerConfiguration, createConfiguration } from '@kubernetes/client-node';
 
 /** Options of the shared client configuration. */
 export interface ApiClientOptions {

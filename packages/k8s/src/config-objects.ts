@@ -9,7 +9,17 @@
  */
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Namespace, type V1Node } from '@kubernetes/client-node';
 import { makeApiClient } from './clients.js';
-import { IRONLB_GROUP, IRONLB_VERSION, type IPAddressPoolObject, type L2AdvertisementObject, PLURALS, ipAddressPoolInformer, l2AdvertisementInformer, namespaceInformer, servedResources } from './crds.js';
+import {
+  IRONLB_GROUP,
+  IRONLB_VERSION,
+  type IPAddressPoolObject,
+  type L2AdvertisementObject,
+  PLURALS,
+  ipAddressPoolInformer,
+  l2AdvertisementInformer,
+  namespaceInformer,
+  servedResources,
+} from './crds.js';
 import { type ApiHealth, type BackoffOptions, DEFAULT_BACKOFF, backoffDelay } from './health.js';
 import type { ResilientInformer } from './informer.js';
 import { nodeInformer } from './informers.js';
@@ -121,7 +131,10 @@ export class ConfigObjects {
         return true;
       } catch (err) {
         if (codeOf(err) === 403) {
-          log.error({ op: 'crds', err }, 'the ironlb.io CRDs are installed but this process may not read them (or Namespaces/Nodes): apply deploy/ironlb.yaml (it has their RBAC); using the ConfigMap only meanwhile');
+          log.error(
+            { op: 'crds', err },
+            'the ironlb.io CRDs are installed but this process may not read them (or Namespaces/Nodes): apply deploy/ironlb.yaml (it has their RBAC); using the ConfigMap only meanwhile',
+          );
           return false;
         }
         const delay = backoffDelay(attempt, this.#o.backoff ?? DEFAULT_BACKOFF);
@@ -136,12 +149,14 @@ export class ConfigObjects {
     if (this.#stopped) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      void this.#probe().then(async (ok) => {
-        if (!ok) return this.#scheduleRecheck();
-        await this.#startInformers();
-        this.#o.log.info({ op: 'crds' }, 'ironlb.io CRDs now readable: watching IPAddressPools and L2Advertisements');
-        this.#emit('started');
-      }).catch(() => this.#scheduleRecheck());
+      void this.#probe()
+        .then(async (ok) => {
+          if (!ok) return this.#scheduleRecheck();
+          await this.#startInformers();
+          this.#o.log.info({ op: 'crds' }, 'ironlb.io CRDs now readable: watching IPAddressPools and L2Advertisements');
+          this.#emit('started');
+        })
+        .catch(() => this.#scheduleRecheck());
     }, this.#o.recheckMs ?? 60_000);
     this.#timer.unref();
   }

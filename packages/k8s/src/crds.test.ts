@@ -16,16 +16,29 @@ void describe('configFromObjects', { timeout: 10_000 }, () => {
       ],
       advertisements: [{ metadata: { name: 'by-label' }, spec: { ipAddressPoolSelectors: [{ matchLabels: { t: 'x' } }] } }],
     });
-    assert.deepEqual(r.config.pools.map((p) => p.name), ['cm', 'a'], 'the older object keeps the contested addresses; a deleted one is gone');
-    assert.deepEqual(r.problems.map((p) => p.name), ['b']);
-    assert.deepEqual(r.config.l2Advertisements?.map((a) => a.name), ['(ConfigMap)', 'by-label']);
+    assert.deepEqual(
+      r.config.pools.map((p) => p.name),
+      ['cm', 'a'],
+      'the older object keeps the contested addresses; a deleted one is gone',
+    );
+    assert.deepEqual(
+      r.problems.map((p) => p.name),
+      ['b'],
+    );
+    assert.deepEqual(
+      r.config.l2Advertisements?.map((a) => a.name),
+      ['(ConfigMap)', 'by-label'],
+    );
   });
 
   void it('from the ConfigMap text: a bad or empty text keeps the last good ConfigMap config and says why', () => {
     const good = configFromSources({ configMapText: 'address-pools:\n- {name: cm, protocol: layer2, addresses: [198.51.100.0/28]}\n', pools: [], advertisements: [] });
     assert.deepEqual([good.config.pools.map((p) => p.name), good.legacyError], [['cm'], undefined]);
     const bad = configFromSources({ configMapText: 'address-pools: [', pools: [], advertisements: [], lastGoodLegacy: good.legacy });
-    assert.deepEqual(bad.config.pools.map((p) => p.name), ['cm']);
+    assert.deepEqual(
+      bad.config.pools.map((p) => p.name),
+      ['cm'],
+    );
     assert.match(bad.legacyError ?? '', /^invalid config: YAML/);
     const empty = configFromSources({ configMapText: '', pools: [], advertisements: [], lastGoodLegacy: good.legacy });
     assert.deepEqual([empty.config.pools.map((p) => p.name), empty.legacyError], [['cm'], 'the "config" key is empty; keeping the last good config']);

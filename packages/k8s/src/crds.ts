@@ -117,7 +117,13 @@ function customInformer<T extends KubernetesObject>(ctx: InformerContext, namesp
   const list = async (): Promise<KubernetesListObject<T>> =>
     (namespace === undefined
       ? await api.listClusterCustomObject({ group: IRONLB_GROUP, version: IRONLB_VERSION, plural, ...(labelSelector !== undefined ? { labelSelector } : {}) })
-      : await api.listNamespacedCustomObject({ group: IRONLB_GROUP, version: IRONLB_VERSION, namespace, plural, ...(labelSelector !== undefined ? { labelSelector } : {}) })) as KubernetesListObject<T>;
+      : await api.listNamespacedCustomObject({
+          group: IRONLB_GROUP,
+          version: IRONLB_VERSION,
+          namespace,
+          plural,
+          ...(labelSelector !== undefined ? { labelSelector } : {}),
+        })) as KubernetesListObject<T>;
   const inf = new ResilientInformer<T>({
     kc: ctx.kc,
     log: ctx.log.child({ component: 'informer', resource: plural }),

@@ -96,7 +96,10 @@ void describe('EventRecorder', { timeout: 30_000 }, () => {
     await rec.record(svc('a'), 'Normal', 'IPAllocated', 'x');
     now += 10 * 60_000;
     await rec.record(svc('a'), 'Normal', 'IPAllocated', 'x');
-    assert.deepEqual(sink.calls.map((c) => c.split(' ')[0]), ['create', 'patch', 'create']);
+    assert.deepEqual(
+      sink.calls.map((c) => c.split(' ')[0]),
+      ['create', 'patch', 'create'],
+    );
   });
 
   void it('cuts long messages, and says so', async () => {
@@ -117,7 +120,10 @@ void describe('EventRecorder', { timeout: 30_000 }, () => {
     await rec.record(svc('a'), 'Normal', 'IPAllocated', 'x');
     sink.events.clear(); // the API server's one-hour TTL
     await rec.record(svc('a'), 'Normal', 'IPAllocated', 'x');
-    assert.deepEqual(sink.calls.map((c) => c.split(' ')[0]), ['create', 'patch', 'create']);
+    assert.deepEqual(
+      sink.calls.map((c) => c.split(' ')[0]),
+      ['create', 'patch', 'create'],
+    );
     assert.equal([...sink.events.values()][0]?.count, 2);
   });
 

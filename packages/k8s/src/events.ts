@@ -103,8 +103,7 @@ export class EventRecorder {
       const { core } = apiClients(kc);
       this.#sink = {
         create: async (namespace, body) => void (await core.createNamespacedEvent({ namespace, body })),
-        patch: async (namespace, name, count, lastTimestamp) =>
-          void (await core.patchNamespacedEvent({ namespace, name, body: { count, lastTimestamp: lastTimestamp.toISOString() } }, mergePatch)),
+        patch: async (namespace, name, count, lastTimestamp) => void (await core.patchNamespacedEvent({ namespace, name, body: { count, lastTimestamp: lastTimestamp.toISOString() } }, mergePatch)),
       };
     }
   }
@@ -206,10 +205,7 @@ export class EventRecorder {
         if (this.#recent.get(key) === e) this.#recent.delete(key);
         const suppressed = this.#limiter.take('fail');
         if (suppressed !== undefined) {
-          this.#log.warn(
-            { op: 'event', err, reason: e.body.reason, obj: `${e.namespace}/${e.body.involvedObject.name ?? ''}`, suppressed },
-            'could not record event',
-          );
+          this.#log.warn({ op: 'event', err, reason: e.body.reason, obj: `${e.namespace}/${e.body.involvedObject.name ?? ''}`, suppressed }, 'could not record event');
         }
         return;
       }

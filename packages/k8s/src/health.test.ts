@@ -23,10 +23,24 @@ class Source implements HealthSource {
 void describe('backoffDelay', { timeout: 10_000 }, () => {
   void it('doubles from the initial delay, caps, and jitters within [50%, 100%]', () => {
     const opts = { initialMs: 100, maxMs: 1000 };
-    assert.deepEqual([1, 2, 3, 4, 5, 6, 50].map((n) => backoffDelay(n, opts, () => 1)), [100, 200, 400, 800, 1000, 1000, 1000]);
-    assert.equal(backoffDelay(3, opts, () => 0), 200);
-    assert.equal(backoffDelay(0, opts, () => 1), 100, 'attempt numbers below 1 count as the first');
-    assert.equal(backoffDelay(10_000, opts, () => 1), 1000, 'no overflow for huge attempt counts');
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6, 50].map((n) => backoffDelay(n, opts, () => 1)),
+      [100, 200, 400, 800, 1000, 1000, 1000],
+    );
+    assert.equal(
+      backoffDelay(3, opts, () => 0),
+      200,
+    );
+    assert.equal(
+      backoffDelay(0, opts, () => 1),
+      100,
+      'attempt numbers below 1 count as the first',
+    );
+    assert.equal(
+      backoffDelay(10_000, opts, () => 1),
+      1000,
+      'no overflow for huge attempt counts',
+    );
   });
 });
 

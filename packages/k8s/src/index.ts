@@ -3,17 +3,7 @@ export { loadKubeConfig, withKeepAlive } from './kubeconfig.js';
 export { apiClients, makeApiClient, agentsBuilt, type ApiClients, type ApiClientOptions } from './clients.js';
 export { createLogger, type Logger } from './log.js';
 export { ResilientInformer, InformerStoppedError, type InformerEvent, type InformerOptions, type Watcher } from './informer.js';
-export {
-  ApiHealth,
-  LogLimiter,
-  backoffDelay,
-  DEFAULT_BACKOFF,
-  type BackoffOptions,
-  type ConnectionState,
-  type HealthSource,
-  type Readiness,
-  type GaugeDescriptor,
-} from './health.js';
+export { ApiHealth, LogLimiter, backoffDelay, DEFAULT_BACKOFF, type BackoffOptions, type ConnectionState, type HealthSource, type Readiness, type GaugeDescriptor } from './health.js';
 export { EventRecorder, truncateEventMessage, type EventTarget, type EventType, type EventSink, type EventRecorderOptions, type EventStats } from './events.js';
 export { ServiceWriter, type ServiceCondition } from './services.js';
 export { ensureMemberlistSecret, createMemberlistSecret, MEMBERLIST_SECRET, MEMBERLIST_SECRET_KEY } from './secret.js';
@@ -45,14 +35,5 @@ export {
   configFromObjects,
   nodeInfo,
 } from './crds.js';
-export {
-  ServiceL2StatusWriter,
-  apiL2StatusSink,
-  L2STATUS_NODE_LABEL,
-  L2STATUS_SERVICE_LABEL,
-  type ServiceRef,
-  type Announcement,
-  type L2StatusSink,
-  type L2StatusWriterOptions,
-} from './l2status.js';
+export { ServiceL2StatusWriter, apiL2StatusSink, L2STATUS_NODE_LABEL, L2STATUS_SERVICE_LABEL, type ServiceRef, type Announcement, type L2StatusSink, type L2StatusWriterOptions } from './l2status.js';
 export { ConfigObjects, type ConfigObjectsOptions, type CrdMode, type ObjectInformers, type ObjectChange } from './config-objects.js';

@@ -129,7 +129,10 @@ void describe('ResilientInformer state machine', { timeout: 60_000 }, () => {
       assert.equal(inf.healthy(), true, 'liveness never depends on the API');
       api.up = true;
       await start;
-      assert.deepEqual(inf.list().map((c) => c.metadata?.name), ['a']);
+      assert.deepEqual(
+        inf.list().map((c) => c.metadata?.name),
+        ['a'],
+      );
       assert.equal(inf.state().connected, true);
       assert.equal(inf.state().disconnectedSince, undefined);
       assert.deepEqual(changes, ['unsynced/down', 'synced/up'], 'one transition each way, not one per retry');
@@ -187,7 +190,10 @@ void describe('ResilientInformer state machine', { timeout: 60_000 }, () => {
       const from = api.attempts.length;
       await until('40 retries', () => api.attempts.length >= from + 40);
       assert.equal(inf.list().length, 3, 'the cache is kept');
-      const gaps = api.attempts.slice(from + 10).map((t, i, a) => (i === 0 ? 0 : t - (a[i - 1] as number))).slice(1);
+      const gaps = api.attempts
+        .slice(from + 10)
+        .map((t, i, a) => (i === 0 ? 0 : t - (a[i - 1] as number)))
+        .slice(1);
       // Uncapped, the 40th retry would wait 5 ms * 2^39; capped it waits ≤ 40 ms (+ scheduling slack
       // on a busy machine, hence the loose bounds).
       const sorted = [...gaps].sort((x, y) => x - y);
@@ -202,7 +208,13 @@ void describe('ResilientInformer state machine', { timeout: 60_000 }, () => {
       api.up = true;
       await until('reconnected', () => inf.state().connected && api.open.length === 1);
       assert.deepEqual(seen.slice(3).sort(), ['add d 1', 'delete a 1', 'update b 2']);
-      assert.deepEqual(inf.list().map((c) => c.metadata?.name).sort(), ['b', 'c', 'd']);
+      assert.deepEqual(
+        inf
+          .list()
+          .map((c) => c.metadata?.name)
+          .sort(),
+        ['b', 'c', 'd'],
+      );
       api.put('e', '1');
       assert.ok(seen.includes('add e 1'), 'watching again');
       const warns = lines().filter((l) => l.level === 40);
@@ -228,7 +240,11 @@ void describe('ResilientInformer state machine', { timeout: 60_000 }, () => {
       w.done(null);
       await until('relisted and watching', () => api.lists === lists + 1 && api.open.length === 1);
       assert.equal(inf.stats().expired, 1);
-      assert.deepEqual(inf.list().map((c) => c.metadata?.name), ['z'], 'the relist noticed the delete');
+      assert.deepEqual(
+        inf.list().map((c) => c.metadata?.name),
+        ['z'],
+        'the relist noticed the delete',
+      );
       assert.equal(inf.state().connected, true, 'a 410 is not an outage');
     } finally {
       inf.stop();

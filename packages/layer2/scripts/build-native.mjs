@@ -16,11 +16,9 @@ const pkgDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const nativeDir = join(pkgDir, 'native');
 const outDir = join(pkgDir, 'build');
 const nodeDir = process.env.npm_config_nodedir ?? '/usr';
-const gypCandidates = [
-  process.env.NODE_GYP,
-  '/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
-  '/usr/local/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
-].filter((p) => typeof p === 'string' && p.length > 0);
+const gypCandidates = [process.env.NODE_GYP, '/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js', '/usr/local/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'].filter(
+  (p) => typeof p === 'string' && p.length > 0,
+);
 
 function fail(line, detail) {
   if (detail) process.stderr.write(detail);
@@ -42,8 +40,7 @@ const res = spawnSync(process.execPath, [gyp, 'rebuild', `--nodedir=${nodeDir}`]
 });
 if (res.error) fail(`could not run node-gyp: ${res.error.message}`);
 if (res.status !== 0) {
-  fail(`node-gyp rebuild failed with status ${String(res.status)} (gcc, make and python3 are required)`,
-    `${res.stdout ?? ''}${res.stderr ?? ''}`);
+  fail(`node-gyp rebuild failed with status ${String(res.status)} (gcc, make and python3 are required)`, `${res.stdout ?? ''}${res.stderr ?? ''}`);
 }
 const built = join(nativeDir, 'build', 'Release', 'ironlb_packet.node');
 if (!existsSync(built)) fail(`node-gyp succeeded but ${built} is missing`);

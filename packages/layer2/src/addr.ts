@@ -3,19 +3,7 @@
 // format as "::ffff:192.0.2.1" (RFC 5952 §5, as core always did) instead of "::ffff:c000:201".
 // Per-frame code (responder.ts, conflict.ts) calls core's DataView functions directly, with one
 // view per frame; these wrappers make a view per call and suit the string codecs and tests.
-import {
-  type IPText,
-  type MacText,
-  formatIPv4At,
-  formatIPv6At,
-  formatMacAt,
-  parseIPAddress,
-  parseIPBytes,
-  parseIPv4U32,
-  parseIPv6Into,
-  parseMac as parseMacOrNull,
-  viewOf,
-} from '@ironlb/core';
+import { type IPText, type MacText, formatIPv4At, formatIPv6At, formatMacAt, parseIPAddress, parseIPBytes, parseIPv4U32, parseIPv6Into, parseMac as parseMacOrNull, viewOf } from '@ironlb/core';
 import { CodecError } from './errors.js';
 
 export type { Family, IPText, MacText } from '@ironlb/core';
@@ -90,4 +78,3 @@ export function normalizeIp(s: string): NormalizedIp | null {
   if (p === null || bytes === null) return null;
   return { family: p.family === 'ipv4' ? 4 : 6, text: p.text, bytes };
 }
-

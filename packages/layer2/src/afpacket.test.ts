@@ -20,18 +20,35 @@ describe('AF_PACKET addon', { timeout: 60_000, skip: !built ? 'addon not built (
     const b = loadPacketBinding();
     const noop = (): void => {};
     // Close whatever a regression lets through, or its poll handle would keep the test alive.
-    const mustThrow = (open: () => { close(): void }): void =>
-      assert.throws(() => open().close(), TypeError);
-    mustThrow(() => { const h = b.open(0, 0x0806, 0, noop, noop, 0); return { close: () => b.close(h) }; });
-    mustThrow(() => { const h = b.open(1, 0x10000, 0, noop, noop, 0); return { close: () => b.close(h) }; });
-    mustThrow(() => { const h = b.open(1, 0x0806, 3 as 0, noop, noop, 0); return { close: () => b.close(h) }; });
-    mustThrow(() => { const h = b.open(1, 0x0806, 0, noop, noop, -1); return { close: () => b.close(h) }; });
-    mustThrow(() => { const h = b.open(1, 0x0806, 0, 'x' as unknown as () => void, noop, 0); return { close: () => b.close(h) }; });
+    const mustThrow = (open: () => { close(): void }): void => assert.throws(() => open().close(), TypeError);
+    mustThrow(() => {
+      const h = b.open(0, 0x0806, 0, noop, noop, 0);
+      return { close: () => b.close(h) };
+    });
+    mustThrow(() => {
+      const h = b.open(1, 0x10000, 0, noop, noop, 0);
+      return { close: () => b.close(h) };
+    });
+    mustThrow(() => {
+      const h = b.open(1, 0x0806, 3 as 0, noop, noop, 0);
+      return { close: () => b.close(h) };
+    });
+    mustThrow(() => {
+      const h = b.open(1, 0x0806, 0, noop, noop, -1);
+      return { close: () => b.close(h) };
+    });
+    mustThrow(() => {
+      const h = b.open(1, 0x0806, 0, 'x' as unknown as () => void, noop, 0);
+      return { close: () => b.close(h) };
+    });
     mustThrow(() => openPacketPort(1.5, 'arp'));
   });
 
   it('reports a missing interface with an errno code', { skip: !privileged && 'needs root' }, () => {
-    assert.throws(() => openPacketPort(0x7ffffff0, 'arp'), (err: Error & { code?: string }) => err.code === 'ENODEV');
+    assert.throws(
+      () => openPacketPort(0x7ffffff0, 'arp'),
+      (err: Error & { code?: string }) => err.code === 'ENODEV',
+    );
   });
 
   it('sends and receives ARP frames on lo, copying each frame', { skip: !privileged && 'needs root' }, async () => {
@@ -76,15 +93,20 @@ describe('AF_PACKET addon', { timeout: 60_000, skip: !built ? 'addon not built (
       const got: { frame: string; meta: FrameMeta }[] = [];
       let batches = 0;
       rx.onFrame((f, meta) => got.push({ frame: Buffer.from(f).toString('hex'), meta }));
-      rx.onBatchEnd?.(() => { batches++; });
+      rx.onBatchEnd?.(() => {
+        batches++;
+      });
       assert.equal(tx.sendMany?.([v6ptype, rarp, good, good]), 4);
       const deadline = Date.now() + 2000;
       while (got.filter((g) => g.frame === Buffer.from(good).toString('hex')).length < 2 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 20));
       }
       const ours = got.filter((g) => g.frame.endsWith(Buffer.from(good.subarray(38)).toString('hex')) || g.frame.includes('86dd'));
-      assert.deepEqual(ours.map((g) => g.frame), [Buffer.from(good).toString('hex'), Buffer.from(good).toString('hex')],
-        'ptype 0x86dd and RARP never reach user space');
+      assert.deepEqual(
+        ours.map((g) => g.frame),
+        [Buffer.from(good).toString('hex'), Buffer.from(good).toString('hex')],
+        'ptype 0x86dd and RARP never reach user space',
+      );
       assert.equal(ours[0]?.meta.vlanTagged, false);
       assert.equal(ours[0]?.meta.truncated, false);
       assert.ok(batches >= 1);
@@ -125,7 +147,10 @@ describe('AF_PACKET addon', { timeout: 60_000, skip: !built ? 'addon not built (
 
   it('the link watch reports existing links first (lo is up and running)', async () => {
     const events: LinkEvent[] = [];
-    const w = watchLinksNetlink((ev) => events.push(ev), (err) => assert.fail(err));
+    const w = watchLinksNetlink(
+      (ev) => events.push(ev),
+      (err) => assert.fail(err),
+    );
     try {
       const deadline = Date.now() + 2000;
       while (!events.some((e) => e.kind === 'link' && e.name === 'lo') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

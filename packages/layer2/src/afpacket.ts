@@ -23,14 +23,7 @@ export interface NativeLinkEvent {
 
 /** The addon's exports (native/packet.c documents each). */
 export interface NativeBinding {
-  open(
-    ifindex: number,
-    ethertype: number,
-    filter: 0 | 1 | 2,
-    onBatch: (data: Buffer, meta: Uint32Array, count: number) => void,
-    onError: (err: Error) => void,
-    rcvbuf: number,
-  ): NativeHandle;
+  open(ifindex: number, ethertype: number, filter: 0 | 1 | 2, onBatch: (data: Buffer, meta: Uint32Array, count: number) => void, onError: (err: Error) => void, rcvbuf: number): NativeHandle;
   send(h: NativeHandle, frame: Uint8Array): number;
   sendBatch(h: NativeHandle, buf: Uint8Array, meta: Uint32Array, count: number): number;
   addMembership(h: NativeHandle, mac: Buffer): void;
@@ -83,10 +76,7 @@ export function loadPacketBinding(): NativeBinding {
       if ((err as { code?: string }).code !== 'MODULE_NOT_FOUND') break;
     }
   }
-  throw new Error(
-    `layer2: cannot load the AF_PACKET addon (${candidates.join(' or ')}); build it with ` + '`node packages/layer2/scripts/build-native.mjs`',
-    { cause: first },
-  );
+  throw new Error(`layer2: cannot load the AF_PACKET addon (${candidates.join(' or ')}); build it with ` + '`node packages/layer2/scripts/build-native.mjs`', { cause: first });
 }
 
 /** True when the addon can be loaded (tests skip real-socket cases otherwise). */
@@ -110,9 +100,7 @@ export interface OpenPortOptions {
 }
 
 // Shared meta objects for the common untagged cases, so a batch allocates nothing per frame.
-const PLAIN_META: readonly FrameMeta[] = Array.from({ length: 8 }, (_, pkttype) =>
-  Object.freeze({ pkttype, vlanTagged: false, truncated: false }),
-);
+const PLAIN_META: readonly FrameMeta[] = Array.from({ length: 8 }, (_, pkttype) => Object.freeze({ pkttype, vlanTagged: false, truncated: false }));
 
 function metaOf(info: number): FrameMeta {
   const pkttype = info & 0xff;

@@ -65,10 +65,7 @@ function describeFrame(f: Uint8Array): string {
   return 'other';
 }
 
-const GARP = (ip: string): string[] => [
-  `arp who-has ${ip}->${ip} to ff:ff:ff:ff:ff:ff`,
-  `arp is-at ${ip}->${ip} to ff:ff:ff:ff:ff:ff`,
-];
+const GARP = (ip: string): string[] => [`arp who-has ${ip}->${ip} to ff:ff:ff:ff:ff:ff`, `arp is-at ${ip}->${ip} to ff:ff:ff:ff:ff:ff`];
 
 /**
  * Advances mock time in steps: Node 20's MockTimers schedules a timer created inside a callback
@@ -189,10 +186,7 @@ describe('Announcer', { timeout: 60_000 }, () => {
 
     ndp.deliver(neighborSolicitationFrame(CLIENT, '2001:db8::2', '2001:db8::10'));
     ndp.deliver(neighborSolicitationFrame(CLIENT, '2001:db8::2', '2001:db8::10', { unicastTo: { mac: eth0.mac, ip: '2001:db8::10' } }));
-    assert.deepEqual(world.drain('ndp/eth0'), [
-      'na 2001:db8::10 2001:db8::10->2001:db8::2 S=1 O=1',
-      'na 2001:db8::10 2001:db8::10->2001:db8::2 S=1 O=1',
-    ]);
+    assert.deepEqual(world.drain('ndp/eth0'), ['na 2001:db8::10 2001:db8::10->2001:db8::2 S=1 O=1', 'na 2001:db8::10 2001:db8::10->2001:db8::2 S=1 O=1']);
 
     // A second VIP in the same solicited-node group shares the membership.
     ann.announce('2001:db8:0:0:1::10', 'b');
@@ -265,7 +259,13 @@ describe('Announcer', { timeout: 60_000 }, () => {
     let fail = false;
     const opts = world.options({ rescanIntervalMs: 0 });
     const list = opts.listInterfaces ?? assert.fail();
-    ann = new Announcer({ ...opts, listInterfaces: () => { if (fail) throw new Error('EIO'); return list(); } });
+    ann = new Announcer({
+      ...opts,
+      listInterfaces: () => {
+        if (fail) throw new Error('EIO');
+        return list();
+      },
+    });
     ann.start();
     fail = true;
     ann.rescan();
@@ -273,7 +273,14 @@ describe('Announcer', { timeout: 60_000 }, () => {
   });
 
   it('counts a refused reply as sendFailed and survives a throwing metrics callback', () => {
-    ann = new Announcer(world.options({ rescanIntervalMs: 0, onCount: () => { throw new Error('metrics bug'); } }));
+    ann = new Announcer(
+      world.options({
+        rescanIntervalMs: 0,
+        onCount: () => {
+          throw new Error('metrics bug');
+        },
+      }),
+    );
     ann.start();
     ann.announce('198.51.100.10', 'a');
     world.port('arp/eth0').failSends = new Error('ENOBUFS');
@@ -369,8 +376,7 @@ describe('Announcer: recovery, conflicts, defence and probing', { timeout: 60_00
       mock.timers.tick(step);
     }
   };
-  const link = (l: EligibleInterface, running: boolean, name = l.name): void =>
-    linkEvent?.({ kind: 'link', ifindex: l.ifindex, name, up: running, running, deleted: false });
+  const link = (l: EligibleInterface, running: boolean, name = l.name): void => linkEvent?.({ kind: 'link', ifindex: l.ifindex, name, up: running, running, deleted: false });
   const netDown = (): Error => Object.assign(new Error('packet socket: Network is down'), { code: 'ENETDOWN' });
   const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -392,7 +398,11 @@ describe('Announcer: recovery, conflicts, defence and probing', { timeout: 60_00
       },
       watchLinks: (onEvent) => {
         linkEvent = onEvent;
-        return { close: () => { linkEvent = null; } };
+        return {
+          close: () => {
+            linkEvent = null;
+          },
+        };
       },
       ...extra,
     };
@@ -423,13 +433,28 @@ describe('Announcer: recovery, conflicts, defence and probing', { timeout: 60_00
     assert.equal(first.closed, true, 'the failed socket is closed at once');
     let h = ann.health();
     assert.equal(h.errored, 1);
-    assert.deepEqual(h.responders.find((r) => r.name === 'arp/eth0'), {
-      name: 'arp/eth0', iface: 'eth0', kind: 'arp', state: 'errored', errors: 1, reopens: 0,
-      lastError: 'packet socket: Network is down', socketDrops: 0, rcvbuf: 0, linkUp: null,
-    });
+    assert.deepEqual(
+      h.responders.find((r) => r.name === 'arp/eth0'),
+      {
+        name: 'arp/eth0',
+        iface: 'eth0',
+        kind: 'arp',
+        state: 'errored',
+        errors: 1,
+        reopens: 0,
+        lastError: 'packet socket: Network is down',
+        socketDrops: 0,
+        rcvbuf: 0,
+        linkUp: null,
+      },
+    );
     const t0 = clock;
     tick(1200);
-    assert.deepEqual(opens.map((o) => Number(o.split(' ')[0]) - t0), [100, 300, 700, 1100], 'bounded exponential backoff');
+    assert.deepEqual(
+      opens.map((o) => Number(o.split(' ')[0]) - t0),
+      [100, 300, 700, 1100],
+      'bounded exponential backoff',
+    );
     world.failOpen.clear();
     tick(400);
     h = ann.health();
@@ -503,7 +528,7 @@ describe('Announcer: recovery, conflicts, defence and probing', { timeout: 60_00
     assert.equal(world.drain('arp/eth1').length, 2 * 6, 'the rest of the burst: 250, 500, 1100, 2200, 3300, 4400 ms');
   });
 
-  it('interfaceMacs lists the eligible interfaces\' MACs', () => {
+  it("interfaceMacs lists the eligible interfaces' MACs", () => {
     ann = new Announcer(options());
     ann.start();
     assert.deepEqual(ann.interfaceMacs(), [eth0.mac, eth1.mac]);
@@ -547,7 +572,10 @@ describe('Announcer: recovery, conflicts, defence and probing', { timeout: 60_00
     world.events.length = 0;
     world.port('arp/eth0').socketDrops = 7;
     tick(1000);
-    assert.deepEqual(world.events.filter((e) => e.kind === 'drop'), [{ kind: 'drop', family: 4, iface: 'eth0', reason: 'socket', n: 2 }]);
+    assert.deepEqual(
+      world.events.filter((e) => e.kind === 'drop'),
+      [{ kind: 'drop', family: 4, iface: 'eth0', reason: 'socket', n: 2 }],
+    );
     s = ann.stats();
     assert.equal(s.drops.socket, 7);
     assert.equal(ann.health().responders.find((r) => r.name === 'arp/eth0')?.socketDrops, 7);
@@ -555,14 +583,16 @@ describe('Announcer: recovery, conflicts, defence and probing', { timeout: 60_00
 
   it('a batching port gets one sendMany per receive batch and counts per batch', () => {
     const ports: BatchPort[] = [];
-    ann = new Announcer(options({
-      openPort: (iface, kind) => {
-        const p = new BatchPort();
-        world.ports.set(`${kind}/${iface.name}`, p);
-        ports.push(p);
-        return p;
-      },
-    }));
+    ann = new Announcer(
+      options({
+        openPort: (iface, kind) => {
+          const p = new BatchPort();
+          world.ports.set(`${kind}/${iface.name}`, p);
+          ports.push(p);
+          return p;
+        },
+      }),
+    );
     ann.start();
     ann.announce(VIP4, 'a');
     const p = world.ports.get('arp/eth0') as BatchPort;
@@ -604,15 +634,18 @@ describe('Announcer: recovery, conflicts, defence and probing', { timeout: 60_00
     arp0.deliver(arpProbeFrame(FOREIGN, VIP4)); // a probe is answered, not a claim
     assert.equal(world.drain('arp/eth0').filter((d) => d.startsWith('arp is-at')).length, 2, 'the probe got its answer (plus a GARP of the burst)');
     await settle();
-    assert.deepEqual(claims.slice(1).map((c) => `${c.kind} ${c.mac}`), ['arpReply 02:00:00:00:00:0e']);
+    assert.deepEqual(
+      claims.slice(1).map((c) => `${c.kind} ${c.mac}`),
+      ['arpReply 02:00:00:00:00:0e'],
+    );
     tick(1000);
     arp0.deliver(gratuitousArpFrames(FOREIGN, VIP4)[0]);
     world.port('ndp/eth0').deliver(unsolicitedNaFrame(FOREIGN, 'fe80::f', VIP6));
     await settle();
-    assert.deepEqual(claims.slice(2).map((c) => `${c.kind} ${c.ip} ${c.mac} ${c.iface}`), [
-      `arpAnnouncement ${VIP4} ${FOREIGN} eth0`,
-      `na ${VIP6} ${FOREIGN} eth0`,
-    ]);
+    assert.deepEqual(
+      claims.slice(2).map((c) => `${c.kind} ${c.ip} ${c.mac} ${c.iface}`),
+      [`arpAnnouncement ${VIP4} ${FOREIGN} eth0`, `na ${VIP6} ${FOREIGN} eth0`],
+    );
     const s = ann.stats();
     assert.equal(s.claimsSeen, 5);
     assert.equal(s.claimsDelivered, 4);
@@ -622,10 +655,14 @@ describe('Announcer: recovery, conflicts, defence and probing', { timeout: 60_00
 
   it('a throwing onClaim is logged, not fatal', async () => {
     const warned: object[] = [];
-    ann = new Announcer(options({
-      onClaim: () => { throw new Error('speaker bug'); },
-      logger: { debug: () => {}, info: () => {}, warn: (o) => warned.push(o) },
-    }));
+    ann = new Announcer(
+      options({
+        onClaim: () => {
+          throw new Error('speaker bug');
+        },
+        logger: { debug: () => {}, info: () => {}, warn: (o) => warned.push(o) },
+      }),
+    );
     ann.start();
     ann.announce(VIP4, 'a');
     world.port('arp/eth0').deliver(gratuitousArpFrames(FOREIGN, VIP4)[0]);
@@ -672,7 +709,9 @@ describe('Announcer: recovery, conflicts, defence and probing', { timeout: 60_00
     assert.deepEqual(world.drain('arp/eth0'), [probe]);
     tick(190);
     let settled = false;
-    void done.then(() => { settled = true; });
+    void done.then(() => {
+      settled = true;
+    });
     await settle();
     assert.equal(settled, false, 'still listening');
     tick(10);
@@ -681,14 +720,20 @@ describe('Announcer: recovery, conflicts, defence and probing', { timeout: 60_00
     assert.equal(ann.stats().probesSent, 6);
   });
 
-  it('probe (IPv4): an answer or another host\'s probe from another MAC is a conflict, reported at once', async () => {
+  it("probe (IPv4): an answer or another host's probe from another MAC is a conflict, reported at once", async () => {
     ann = new Announcer(options());
     ann.start();
     const done = ann.probe(VIP4, { interfaces: ['eth1'] });
     assert.deepEqual(world.drain('arp/eth0'), [], 'only the given interfaces');
-    world.port('arp/eth1').deliver(encodeArpFrame(eth1.mac, FOREIGN, {
-      op: ARP_REPLY, senderMac: FOREIGN, senderIp: VIP4, targetMac: eth1.mac, targetIp: '0.0.0.0',
-    }));
+    world.port('arp/eth1').deliver(
+      encodeArpFrame(eth1.mac, FOREIGN, {
+        op: ARP_REPLY,
+        senderMac: FOREIGN,
+        senderIp: VIP4,
+        targetMac: eth1.mac,
+        targetIp: '0.0.0.0',
+      }),
+    );
     assert.deepEqual(await done, { conflict: { mac: FOREIGN, iface: 'eth1' }, probesSent: 1, interfaces: ['eth1'] });
     tick(1000);
     assert.deepEqual(world.drain('arp/eth1').length, 1, 'no probes after the conflict');
@@ -714,7 +759,7 @@ describe('Announcer: recovery, conflicts, defence and probing', { timeout: 60_00
     assert.deepEqual([...ndp.memberships], [], 'the group is left after the probe');
     const again = ann.probe(VIP6);
     ndp.deliver(neighborSolicitationFrame(FOREIGN, '::', VIP6));
-    assert.deepEqual((await again).conflict, { mac: FOREIGN, iface: 'eth0' }, 'another host\'s DAD probe');
+    assert.deepEqual((await again).conflict, { mac: FOREIGN, iface: 'eth0' }, "another host's DAD probe");
   });
 
   it('probe: one probe per IP at a time, invalid IPs and close() reject', async () => {

@@ -306,9 +306,7 @@ export class Announcer {
     this.#opts = {
       listInterfaces: opts.listInterfaces ?? (() => selectInterfaces(readLinks(), select)),
       select,
-      openPort:
-        opts.openPort ??
-        ((iface, kind) => openPacketPort(iface.ifindex, kind, { rcvbufBytes })),
+      openPort: opts.openPort ?? ((iface, kind) => openPacketPort(iface.ifindex, kind, { rcvbufBytes })),
       watchLinks: opts.watchLinks === undefined ? (opts.openPort === undefined ? watchLinksNetlink : null) : opts.watchLinks,
       burstIntervalMs: opts.burstIntervalMs ?? 1100,
       burstDurationMs: opts.burstDurationMs ?? 5000,
@@ -332,9 +330,20 @@ export class Announcer {
     this.#defence = new DefenceGate(this.#opts.defendIntervalMs);
     const drops = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
     this.#stats = {
-      requestsReceived: 0, repliesSent: 0, gratuitousSent: 0, gratuitousErrors: 0, portErrors: 0, portReopens: 0,
-      claimsSeen: 0, claimsDelivered: 0, claimsSuppressed: 0, defencesSent: 0, defencesSuppressed: 0,
-      probesSent: 0, probeConflicts: 0, drops,
+      requestsReceived: 0,
+      repliesSent: 0,
+      gratuitousSent: 0,
+      gratuitousErrors: 0,
+      portErrors: 0,
+      portReopens: 0,
+      claimsSeen: 0,
+      claimsDelivered: 0,
+      claimsSuppressed: 0,
+      defencesSent: 0,
+      defencesSuppressed: 0,
+      probesSent: 0,
+      probeConflicts: 0,
+      drops,
     };
   }
 
@@ -601,8 +610,7 @@ export class Announcer {
     for (const [key, r] of this.#responders) {
       const w = wanted.get(key);
       // A renamed, re-created or re-addressed link gets a fresh socket.
-      if (w === undefined || w.iface.ifindex !== r.iface.ifindex || w.iface.mac !== r.iface.mac ||
-        w.iface.linkLocal !== r.iface.linkLocal) {
+      if (w === undefined || w.iface.ifindex !== r.iface.ifindex || w.iface.mac !== r.iface.mac || w.iface.linkLocal !== r.iface.linkLocal) {
         this.#closeResponder(key, r);
       }
     }
@@ -661,10 +669,24 @@ export class Announcer {
   #openResponder(key: string, iface: EligibleInterface, kind: PortKind): void {
     const family = kind === 'arp' ? 4 : 6;
     const r: Responder = {
-      key, iface, kind, family, port: null, batched: false, groups: new Set(),
+      key,
+      iface,
+      kind,
+      family,
+      port: null,
+      batched: false,
+      groups: new Set(),
       batch: { received: 0, replies: [], drops: new Map() },
-      errors: 0, reopens: 0, lastError: null, lastErrorAt: null, backoffMs: this.#opts.reopenInitialMs, reopenTimer: null,
-      openedWhileDown: false, portDrops: 0, socketDrops: 0, sendFailureLogged: false,
+      errors: 0,
+      reopens: 0,
+      lastError: null,
+      lastErrorAt: null,
+      backoffMs: this.#opts.reopenInitialMs,
+      reopenTimer: null,
+      openedWhileDown: false,
+      portDrops: 0,
+      socketDrops: 0,
+      sendFailureLogged: false,
     };
     if (!this.#attachPort(r)) {
       // Retried by the next rescan.
@@ -962,9 +984,7 @@ export class Announcer {
       const a = this.#ips.get(ip);
       return a !== undefined && this.#allowedOn(a, r.iface.name);
     };
-    const c: WireClaim | null = r.kind === 'arp'
-      ? classifyArpClaim(frame, this.#ownMacs, wants, meta)
-      : classifyNdpClaim(frame, this.#ownMacs, wants, meta);
+    const c: WireClaim | null = r.kind === 'arp' ? classifyArpClaim(frame, this.#ownMacs, wants, meta) : classifyNdpClaim(frame, this.#ownMacs, wants, meta);
     if (c === null) return;
     const p = this.#probes.get(c.ip);
     if (p !== undefined) p.finish({ mac: c.mac, iface: r.iface.name });
@@ -1083,8 +1103,7 @@ export class Announcer {
   #sendGratuitous(r: Responder, ip: IPText): void {
     const port = r.port;
     if (port === null) return;
-    const frames =
-      r.kind === 'arp' ? gratuitousArpFrames(r.iface.mac, ip) : [unsolicitedNaFrame(r.iface.mac, r.iface.linkLocal ?? ip, ip)];
+    const frames = r.kind === 'arp' ? gratuitousArpFrames(r.iface.mac, ip) : [unsolicitedNaFrame(r.iface.mac, r.iface.linkLocal ?? ip, ip)];
     for (const f of frames) {
       try {
         port.send(f);

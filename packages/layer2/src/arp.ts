@@ -46,10 +46,7 @@ export function decodeArp(b: Uint8Array): ArpPacket | CodecError {
   const htype = v.getUint16(0);
   const ptype = v.getUint16(2);
   if (htype !== 1 || ptype !== 0x0800 || b[4] !== 6 || b[5] !== 4) {
-    return new CodecError(
-      'unsupportedArp',
-      `arp: htype ${htype} ptype 0x${ptype.toString(16)} hlen ${b[4]} plen ${b[5]} is not Ethernet/IPv4`,
-    );
+    return new CodecError('unsupportedArp', `arp: htype ${htype} ptype 0x${ptype.toString(16)} hlen ${b[4]} plen ${b[5]} is not Ethernet/IPv4`);
   }
   return {
     op: v.getUint16(6),
@@ -128,8 +125,5 @@ export function arpRequestFrame(mac: string, senderIp: string, targetIp: string)
  */
 export function gratuitousArpFrames(mac: string, ip: string): [request: Uint8Array, reply: Uint8Array] {
   const base = { senderMac: mac, senderIp: ip, targetIp: ip };
-  return [
-    encodeArpFrame(BROADCAST_MAC, mac, { ...base, op: ARP_REQUEST, targetMac: ZERO_MAC }),
-    encodeArpFrame(BROADCAST_MAC, mac, { ...base, op: ARP_REPLY, targetMac: BROADCAST_MAC }),
-  ];
+  return [encodeArpFrame(BROADCAST_MAC, mac, { ...base, op: ARP_REQUEST, targetMac: ZERO_MAC }), encodeArpFrame(BROADCAST_MAC, mac, { ...base, op: ARP_REPLY, targetMac: BROADCAST_MAC })];
 }

@@ -1,17 +1,22 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  formatIPv6, normalizeIp, parseMac, tryParseIPv4, tryParseIPv6,
-} from './addr.js';
-import {
-  ARP_REPLY, ARP_REQUEST, arpReplyFrame, decodeArp, decodeArpFrame, encodeArp, encodeArpFrame, gratuitousArpFrames,
-} from './arp.js';
+import { formatIPv6, normalizeIp, parseMac, tryParseIPv4, tryParseIPv6 } from './addr.js';
+import { ARP_REPLY, ARP_REQUEST, arpReplyFrame, decodeArp, decodeArpFrame, encodeArp, encodeArpFrame, gratuitousArpFrames } from './arp.js';
 import type { ArpPacket } from './arp.js';
 import { CodecError } from './errors.js';
 import { decodeEthernet, encodeEthernet, isGroupMac } from './ethernet.js';
 import {
-  decodeIpv6, decodeNdp, decodeNdpFrame, encodeNdp, encodeNdpFrame, icmpv6Checksum, ipv6MulticastMac,
-  neighborSolicitationFrame, solicitedNaFrame, solicitedNodeMulticast, unsolicitedNaFrame,
+  decodeIpv6,
+  decodeNdp,
+  decodeNdpFrame,
+  encodeNdp,
+  encodeNdpFrame,
+  icmpv6Checksum,
+  ipv6MulticastMac,
+  neighborSolicitationFrame,
+  solicitedNaFrame,
+  solicitedNodeMulticast,
+  unsolicitedNaFrame,
 } from './ndp.js';
 import type { NdpFrame, NdpMessage } from './ndp.js';
 import { hex, kernelArpRequest, kernelDadNs, kernelNs } from './testdata/frames.js';
@@ -64,7 +69,11 @@ describe('addresses', { timeout: 60_000 }, () => {
     for (let n = 0; n < 20_000; n++) {
       const b = new Uint8Array(16);
       // Mostly-zero groups, so zero runs of every length and position occur.
-      for (let g = 0; g < 8; g++) if (next() % 3 === 0) { b[2 * g] = next() & 0xff; b[2 * g + 1] = next() & 0xff; }
+      for (let g = 0; g < 8; g++)
+        if (next() % 3 === 0) {
+          b[2 * g] = next() & 0xff;
+          b[2 * g + 1] = next() & 0xff;
+        }
       const text = formatIPv6(b);
       assert.deepEqual(tryParseIPv6(text), b, text);
       assert.ok(text.split('::').length <= 2 && !/(^|:)0[0-9a-f]/.test(text) && text === text.toLowerCase(), text);
@@ -150,17 +159,20 @@ describe('arp', { timeout: 60_000 }, () => {
   });
   it('builds the reply to a request', () => {
     const reply = arpReplyFrame(request, '02:00:00:00:00:0a');
-    assert.deepEqual(reply, bytes(
-      [0x02, 0x00, 0x00, 0x00, 0x00, 0x0c], // destination: the asker
-      [0x02, 0x00, 0x00, 0x00, 0x00, 0x0a], // source: our MAC
-      [0x08, 0x06], //                         ethertype: ARP
-      [0x00, 0x01, 0x08, 0x00, 0x06, 0x04], // Ethernet/IPv4, 6/4
-      [0x00, 0x02], //                         operation: reply
-      [0x02, 0x00, 0x00, 0x00, 0x00, 0x0a], // sender: our MAC ...
-      [198, 51, 100, 10], //                   ... is at the VIP
-      [0x02, 0x00, 0x00, 0x00, 0x00, 0x0c], // target: the asker
-      [198, 51, 100, 2],
-    ));
+    assert.deepEqual(
+      reply,
+      bytes(
+        [0x02, 0x00, 0x00, 0x00, 0x00, 0x0c], // destination: the asker
+        [0x02, 0x00, 0x00, 0x00, 0x00, 0x0a], // source: our MAC
+        [0x08, 0x06], //                         ethertype: ARP
+        [0x00, 0x01, 0x08, 0x00, 0x06, 0x04], // Ethernet/IPv4, 6/4
+        [0x00, 0x02], //                         operation: reply
+        [0x02, 0x00, 0x00, 0x00, 0x00, 0x0a], // sender: our MAC ...
+        [198, 51, 100, 10], //                   ... is at the VIP
+        [0x02, 0x00, 0x00, 0x00, 0x00, 0x0c], // target: the asker
+        [198, 51, 100, 2],
+      ),
+    );
   });
   it('builds gratuitous request and reply, broadcast, sender = target = VIP', () => {
     const [req, rep] = gratuitousArpFrames('02:00:00:00:00:0a', '198.51.100.10');
@@ -239,7 +251,11 @@ describe('ndp', { timeout: 60_000 }, () => {
     assert.deepEqual(Buffer.from(na).toString('hex'), Buffer.from(want).toString('hex'));
     const back = ok(decodeNdpFrame(na));
     assert.deepEqual(back.message, {
-      type: 'na', router: false, solicited: true, override: true, target: '2001:db8::10',
+      type: 'na',
+      router: false,
+      solicited: true,
+      override: true,
+      target: '2001:db8::10',
       options: [{ kind: 'target', mac: '02:00:00:00:00:0a' }],
     });
   });
@@ -267,7 +283,11 @@ describe('ndp', { timeout: 60_000 }, () => {
     assert.equal(f.ip.dst, 'ff02::1');
     assert.equal(f.ip.hopLimit, 255);
     assert.deepEqual(f.message, {
-      type: 'na', router: false, solicited: false, override: true, target: '2001:db8::10',
+      type: 'na',
+      router: false,
+      solicited: false,
+      override: true,
+      target: '2001:db8::10',
       options: [{ kind: 'target', mac: '02:00:00:00:00:0a' }],
     });
   });
@@ -285,14 +305,68 @@ describe('ndp', { timeout: 60_000 }, () => {
     };
     const cases: [string, Uint8Array, string][] = [
       ['short IPv6 header', ns.subarray(0, 14 + 39), 'truncated'],
-      ['IPv4 version', corrupt((b) => { b[14] = 0x40; }), 'badIpVersion'],
-      ['payload length past the end', corrupt((b) => { b[14 + 5] = 0x40; }), 'badPayloadLength'],
-      ['UDP', corrupt((b) => { b[14 + 6] = 17; }), 'notIcmpv6'],
-      ['echo request', corrupt((b) => { b[54] = 128; }), 'unknownNdpType'],
-      ['flipped bit', corrupt((b) => { b[54 + 8] = (b[54 + 8] ?? 0) ^ 1; }), 'badChecksum'],
-      ['zero-length option', resum(corrupt((b) => { b[54 + 25] = 0; })), 'badOption'],
-      ['option overruns', resum(corrupt((b) => { b[54 + 25] = 2; })), 'badOption'],
-      ['code 1', resum(corrupt((b) => { b[55] = 1; })), 'badIcmpCode'],
+      [
+        'IPv4 version',
+        corrupt((b) => {
+          b[14] = 0x40;
+        }),
+        'badIpVersion',
+      ],
+      [
+        'payload length past the end',
+        corrupt((b) => {
+          b[14 + 5] = 0x40;
+        }),
+        'badPayloadLength',
+      ],
+      [
+        'UDP',
+        corrupt((b) => {
+          b[14 + 6] = 17;
+        }),
+        'notIcmpv6',
+      ],
+      [
+        'echo request',
+        corrupt((b) => {
+          b[54] = 128;
+        }),
+        'unknownNdpType',
+      ],
+      [
+        'flipped bit',
+        corrupt((b) => {
+          b[54 + 8] = (b[54 + 8] ?? 0) ^ 1;
+        }),
+        'badChecksum',
+      ],
+      [
+        'zero-length option',
+        resum(
+          corrupt((b) => {
+            b[54 + 25] = 0;
+          }),
+        ),
+        'badOption',
+      ],
+      [
+        'option overruns',
+        resum(
+          corrupt((b) => {
+            b[54 + 25] = 2;
+          }),
+        ),
+        'badOption',
+      ],
+      [
+        'code 1',
+        resum(
+          corrupt((b) => {
+            b[55] = 1;
+          }),
+        ),
+        'badIcmpCode',
+      ],
       ['NS cut to 20 bytes', truncateNdp(ns, 20), 'truncated'],
     ];
     for (const [desc, b, code] of cases) {
@@ -304,8 +378,17 @@ describe('ndp', { timeout: 60_000 }, () => {
   it('round-trips NS and NA messages through encodeNdp/decodeNdp', () => {
     const msgs: NdpMessage[] = [
       { type: 'ns', target: 'fe80::1', options: [] },
-      { type: 'na', router: true, solicited: false, override: false, target: '2001:db8::ffff', options: [
-        { kind: 'target', mac: '02:00:00:00:00:01' }, { kind: 'raw', type: 200, data: new Uint8Array(14) }] },
+      {
+        type: 'na',
+        router: true,
+        solicited: false,
+        override: false,
+        target: '2001:db8::ffff',
+        options: [
+          { kind: 'target', mac: '02:00:00:00:00:01' },
+          { kind: 'raw', type: 200, data: new Uint8Array(14) },
+        ],
+      },
     ];
     for (const msg of msgs) {
       const icmp = encodeNdp(msg, 'fe80::1', 'ff02::1');

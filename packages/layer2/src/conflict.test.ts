@@ -17,7 +17,11 @@ const own = new Set([OURS, OUR_OTHER_NIC]);
 
 function arp(op: number, o: { src?: string; sha?: string; spa: string; tpa: string; dst?: string }): Uint8Array {
   return encodeArpFrame(o.dst ?? 'ff:ff:ff:ff:ff:ff', o.src ?? o.sha ?? FOREIGN, {
-    op, senderMac: o.sha ?? FOREIGN, senderIp: o.spa, targetMac: '00:00:00:00:00:00', targetIp: o.tpa,
+    op,
+    senderMac: o.sha ?? FOREIGN,
+    senderIp: o.spa,
+    targetMac: '00:00:00:00:00:00',
+    targetIp: o.tpa,
   });
 }
 
@@ -35,7 +39,7 @@ describe('classifyArpClaim', { timeout: 60_000 }, () => {
     { desc: 'an ordinary client request claims its own IP only', frame: arp(ARP_REQUEST, { spa: '198.51.100.2', tpa: VIP4 }), want: `arpRequest 198.51.100.2 by ${FOREIGN}` },
     { desc: 'the sender hardware address is the claimer, not the Ethernet source', frame: arp(ARP_REPLY, { src: '02:00:00:00:00:99', spa: VIP4, tpa: VIP4 }), want: `arpReply ${VIP4} by ${FOREIGN}` },
     { desc: 'our own GARP looped back', frame: gratuitousArpFrames(OURS, VIP4)[0], want: null },
-    { desc: 'our other NIC\'s GARP on the same segment', frame: gratuitousArpFrames(OUR_OTHER_NIC, VIP4)[1], want: null },
+    { desc: "our other NIC's GARP on the same segment", frame: gratuitousArpFrames(OUR_OTHER_NIC, VIP4)[1], want: null },
     { desc: 'a foreign sender inside a frame from our MAC', frame: arp(ARP_REPLY, { src: OURS, spa: VIP4, tpa: VIP4 }), want: null },
     { desc: 'a reply with sender 0.0.0.0 claims nothing', frame: arp(ARP_REPLY, { spa: '0.0.0.0', tpa: VIP4 }), want: null },
     { desc: 'RARP', frame: arp(3, { spa: VIP4, tpa: VIP4 }), want: null },
@@ -61,7 +65,11 @@ describe('classifyNdpClaim', { timeout: 60_000 }, () => {
   const na = (o: { src?: string; solicited?: boolean; dst?: string; tllao?: string | null; hop?: number; target?: string }): Uint8Array => {
     const dst = o.dst ?? 'ff02::1';
     const f = encodeNdpFrame(dst === 'ff02::1' ? '33:33:00:00:00:01' : OURS, o.src ?? FOREIGN, 'fe80::f', dst, {
-      type: 'na', router: false, solicited: o.solicited ?? false, override: true, target: o.target ?? VIP6,
+      type: 'na',
+      router: false,
+      solicited: o.solicited ?? false,
+      override: true,
+      target: o.target ?? VIP6,
       options: o.tllao === null ? [] : [{ kind: 'target', mac: o.tllao ?? FOREIGN }],
     });
     if (o.hop !== undefined) f[21] = o.hop;
@@ -72,13 +80,21 @@ describe('classifyNdpClaim', { timeout: 60_000 }, () => {
     { desc: 'solicited NA answering our NS (unicast)', frame: na({ solicited: true, dst: 'fe80::a' }), want: `na ${VIP6} by ${FOREIGN}` },
     { desc: 'NA without a target option: the Ethernet source is the claimer', frame: na({ tllao: null }), want: `na ${VIP6} by ${FOREIGN}` },
     { desc: 'the target option names the claimer', frame: na({ src: '02:00:00:00:00:99', tllao: FOREIGN }), want: `na ${VIP6} by ${FOREIGN}` },
-    { desc: 'another host\'s DAD probe', frame: dadProbeFrame(FOREIGN, VIP6), want: `dadProbe ${VIP6} by ${FOREIGN}` },
+    { desc: "another host's DAD probe", frame: dadProbeFrame(FOREIGN, VIP6), want: `dadProbe ${VIP6} by ${FOREIGN}` },
     { desc: 'our own NA', frame: unsolicitedNaFrame(OURS, 'fe80::a', VIP6), want: null },
     { desc: 'an NA from our MAC naming another', frame: na({ src: OURS }), want: null },
     { desc: 'an NA naming our other NIC', frame: na({ tllao: OUR_OTHER_NIC, src: '02:00:00:00:00:99' }), want: null },
     { desc: 'Solicited set on a multicast NA (RFC 4861 §7.1.2)', frame: na({ solicited: true }), want: null },
     { desc: 'hop limit 254 (off-link)', frame: na({ hop: 254 }), want: null },
-    { desc: 'corrupted checksum', frame: (() => { const f = na({}); f[57] = (f[57] ?? 0) ^ 0xff; return f; })(), want: null },
+    {
+      desc: 'corrupted checksum',
+      frame: (() => {
+        const f = na({});
+        f[57] = (f[57] ?? 0) ^ 0xff;
+        return f;
+      })(),
+      want: null,
+    },
     { desc: 'multicast target', frame: na({ target: 'ff02::1:ff00:1' }), want: null },
     { desc: 'an ordinary NS (not DAD) claims nothing', frame: neighborSolicitationFrame(FOREIGN, '2001:db8::2', VIP6), want: null },
     {

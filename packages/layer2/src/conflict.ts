@@ -60,12 +60,7 @@ function fromOtherLan(f: Uint8Array, meta: FrameMeta): boolean {
  * request), and a probe (sender 0.0.0.0) claims its target. Frames from one of `ownMacs` (by
  * Ethernet source or sender hardware address) and VLAN-tagged frames claim nothing.
  */
-export function classifyArpClaim(
-  frame: Uint8Array,
-  ownMacs: ReadonlySet<string>,
-  wants: ClaimFilter = wantAll,
-  meta: FrameMeta = DEFAULT_META,
-): WireClaim | null {
+export function classifyArpClaim(frame: Uint8Array, ownMacs: ReadonlySet<string>, wants: ClaimFilter = wantAll, meta: FrameMeta = DEFAULT_META): WireClaim | null {
   const v = viewOf(frame);
   const op = arpOpcode(frame, v);
   if ((op !== 1 && op !== 2) || meta.truncated || fromOtherLan(frame, meta)) return null;
@@ -93,12 +88,7 @@ export function classifyArpClaim(
  * link-layer option, else its Ethernet source. A DAD probe (NS from :: to the target's
  * solicited-node group without a source link-layer option) claims its target as a probe.
  */
-export function classifyNdpClaim(
-  frame: Uint8Array,
-  ownMacs: ReadonlySet<string>,
-  wants: ClaimFilter = wantAll,
-  meta: FrameMeta = DEFAULT_META,
-): WireClaim | null {
+export function classifyNdpClaim(frame: Uint8Array, ownMacs: ReadonlySet<string>, wants: ClaimFilter = wantAll, meta: FrameMeta = DEFAULT_META): WireClaim | null {
   const f = frame;
   if (meta.truncated || fromOtherLan(f, meta)) return null;
   // Cheap structural checks first: a flood of other NDP costs no checksum.

@@ -1,16 +1,6 @@
 /** Why a codec rejected its input; stable strings so callers can switch and count on them. */
 export type CodecErrorCode =
-  | 'truncated'
-  | 'badEthertype'
-  | 'unsupportedArp'
-  | 'badIpVersion'
-  | 'badPayloadLength'
-  | 'notIcmpv6'
-  | 'badChecksum'
-  | 'badIcmpCode'
-  | 'unknownNdpType'
-  | 'badOption'
-  | 'badAddress';
+  'truncated' | 'badEthertype' | 'unsupportedArp' | 'badIpVersion' | 'badPayloadLength' | 'notIcmpv6' | 'badChecksum' | 'badIcmpCode' | 'unknownNdpType' | 'badOption' | 'badAddress';
 
 /** A typed decode/encode failure: decoders return it, encoders throw it on invalid arguments. */
 export class CodecError extends Error {

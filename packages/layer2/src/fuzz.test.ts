@@ -10,8 +10,17 @@ import { ARP_REPLY, ARP_REQUEST, arpReplyFrame, decodeArpFrame, encodeArpFrame, 
 import { classifyArpClaim, classifyNdpClaim } from './conflict.js';
 import { CodecError } from './errors.js';
 import {
-  decodeIpv6, decodeNdpFrame, encodeNdpFrame, icmpv6Checksum, ipv6MulticastMac, isIpv6Multicast, neighborSolicitationFrame,
-  solicitedNaFrame, solicitedNodeMulticast, unsolicitedNaFrame, UNSPECIFIED,
+  decodeIpv6,
+  decodeNdpFrame,
+  encodeNdpFrame,
+  icmpv6Checksum,
+  ipv6MulticastMac,
+  isIpv6Multicast,
+  neighborSolicitationFrame,
+  solicitedNaFrame,
+  solicitedNodeMulticast,
+  unsolicitedNaFrame,
+  UNSPECIFIED,
 } from './ndp.js';
 import { decideArp, decideNdp } from './responder.js';
 import type { Decision, DropReason } from './responder.js';
@@ -176,12 +185,13 @@ describe('fuzz', { timeout: 180_000 }, () => {
       const edits = 1 + (r() % 4);
       for (let e = 0; e < edits; e++) {
         const op = r() % 4;
-        if (op === 0 && b.length > 0) b[r() % b.length] = r() & 0xff; // overwrite a byte
+        if (op === 0 && b.length > 0)
+          b[r() % b.length] = r() & 0xff; // overwrite a byte
         else if (op === 1 && b.length > 0) {
           const at = r() % b.length; // flip a bit
           b[at] = (b[at] ?? 0) ^ (1 << (r() % 8));
-        }
-        else if (op === 2) b = b.slice(0, r() % (b.length + 1)); // truncate
+        } else if (op === 2)
+          b = b.slice(0, r() % (b.length + 1)); // truncate
         else {
           const grown = new Uint8Array(b.length + 8); // append an 8-byte "option"
           grown.set(b);

@@ -10,7 +10,14 @@ const UP_BCAST = IFF_UP | IFF_BROADCAST | 0x1000; // 0x1000 = IFF_MULTICAST, irr
 
 function link(name: string, over: Partial<LinkRecord> = {}): LinkRecord {
   return {
-    name, ifindex: 2, flags: UP_BCAST, type: ARPHRD_ETHER, mac: '02:00:00:00:00:01', master: null, linkLocal: 'fe80::1', ...over,
+    name,
+    ifindex: 2,
+    flags: UP_BCAST,
+    type: ARPHRD_ETHER,
+    mac: '02:00:00:00:00:01',
+    master: null,
+    linkLocal: 'fe80::1',
+    ...over,
   };
 }
 
@@ -27,9 +34,11 @@ describe('selectInterfaces', { timeout: 60_000 }, () => {
     { desc: 'no MAC', l: link('eth3', { mac: null }), arp: 'noMac', ndp: 'noMac' },
     { desc: 'loopback even if allowed', l: link('lo', { flags: IFF_UP | IFF_LOOPBACK }), opts: { allow: ['lo'] }, arp: 'loopback', ndp: 'loopback' },
     { desc: 'bridge itself is fine', l: link('br0'), arp: 'yes', ndp: 'yes' },
-    ...['docker0', 'cbr0', 'dummy0', 'virbr0', 'lxcbr0', 'veth1234', 'lo', 'cali123', 'tunl0', 'flannel.1', 'kube-ipvs0', 'cni0',
-      'vxlan.calico', 'nodelocaldns', 'lxc00aa'].map((name) => ({
-      desc: `default exclusion: ${name}`, l: link(name), arp: 'excluded' as const, ndp: 'excluded' as const,
+    ...['docker0', 'cbr0', 'dummy0', 'virbr0', 'lxcbr0', 'veth1234', 'lo', 'cali123', 'tunl0', 'flannel.1', 'kube-ipvs0', 'cni0', 'vxlan.calico', 'nodelocaldns', 'lxc00aa'].map((name) => ({
+      desc: `default exclusion: ${name}`,
+      l: link(name),
+      arp: 'excluded' as const,
+      ndp: 'excluded' as const,
     })),
     { desc: '"local" is not "lo"', l: link('local0'), arp: 'yes', ndp: 'yes' },
     { desc: 'custom exclude', l: link('eth0'), opts: { exclude: /^eth/ }, arp: 'excluded', ndp: 'excluded' },

@@ -19,8 +19,7 @@ export const ARPHRD_ETHER = 1;
  * Default exclusion, after MetalLB's list: container, CNI, tunnel and virtual-bridge links are
  * never the node's LAN uplink, and answering ARP on them would leak VIPs into pod networks.
  */
-export const DEFAULT_EXCLUDE =
-  /^(docker|cbr|dummy|virbr|lxcbr|veth|lo$|cali|tunl|flannel|kube-ipvs|cni|vxlan\.calico|nodelocaldns|lxc)/;
+export const DEFAULT_EXCLUDE = /^(docker|cbr|dummy|virbr|lxcbr|veth|lo$|cali|tunl|flannel|kube-ipvs|cni|vxlan\.calico|nodelocaldns|lxc)/;
 
 /** The facts about one link that the selection needs, as read from /sys and /proc. */
 export interface LinkRecord {
@@ -53,17 +52,7 @@ export interface EligibleInterface {
 }
 
 /** Why an interface got no responder (or only an ARP one). */
-export type SkipReason =
-  | 'notAllowed'
-  | 'excluded'
-  | 'down'
-  | 'loopback'
-  | 'notEthernet'
-  | 'noMac'
-  | 'enslaved'
-  | 'noArp'
-  | 'noBroadcast'
-  | 'noLinkLocal';
+export type SkipReason = 'notAllowed' | 'excluded' | 'down' | 'loopback' | 'notEthernet' | 'noMac' | 'enslaved' | 'noArp' | 'noBroadcast' | 'noLinkLocal';
 
 /** Selection options. */
 export interface SelectOptions {

@@ -63,10 +63,7 @@ export function decodeIpv6(b: Uint8Array): Ipv6Packet | CodecError {
   if (word0 >>> 28 !== 6) return new CodecError('badIpVersion', `ipv6: version ${word0 >>> 28}`);
   const payloadLen = v.getUint16(4);
   if (IPV6_HEADER_LEN + payloadLen > b.length) {
-    return new CodecError(
-      'badPayloadLength',
-      `ipv6: payload length ${payloadLen} exceeds the ${b.length - IPV6_HEADER_LEN} bytes present`,
-    );
+    return new CodecError('badPayloadLength', `ipv6: payload length ${payloadLen} exceeds the ${b.length - IPV6_HEADER_LEN} bytes present`);
   }
   return {
     trafficClass: (word0 >>> 20) & 0xff,
@@ -128,9 +125,7 @@ export function icmpv6Checksum(src: Uint8Array, dst: Uint8Array, message: Uint8A
  * icmpv6Checksum over byte ranges (source at `so`, destination at `dof`, `len` message bytes at
  * `mo`), so the receive path can check a frame in place without views.
  */
-export function icmpv6ChecksumAt(
-  src: Uint8Array, so: number, dst: Uint8Array, dof: number, msg: Uint8Array, mo: number, len: number,
-): number {
+export function icmpv6ChecksumAt(src: Uint8Array, so: number, dst: Uint8Array, dof: number, msg: Uint8Array, mo: number, len: number): number {
   return finishChecksum(sum16(viewOf(src), so, 16) + sum16(viewOf(dst), dof, 16) + sum16(viewOf(msg), mo, len), len);
 }
 
@@ -400,12 +395,7 @@ export function solicitedNaFrame(ns: NdpFrame, mac: string): Uint8Array {
 }
 
 /** A Neighbor Solicitation frame (used by tests and the lab client). */
-export function neighborSolicitationFrame(
-  mac: string,
-  src: string,
-  target: string,
-  opts: { unicastTo?: { mac: string; ip: string } } = {},
-): Uint8Array {
+export function neighborSolicitationFrame(mac: string, src: string, target: string, opts: { unicastTo?: { mac: string; ip: string } } = {}): Uint8Array {
   const dst = opts.unicastTo?.ip ?? solicitedNodeMulticast(target);
   const ethDst = opts.unicastTo?.mac ?? ipv6MulticastMac(dst);
   const options: NdpOption[] = src === UNSPECIFIED ? [] : [{ kind: 'source', mac }];

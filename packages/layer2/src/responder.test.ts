@@ -67,15 +67,40 @@ describe('decideArp', { timeout: 60_000 }, () => {
     { desc: 'unicast to someone else', frame: req({ dst: '02:00:00:00:00:99' }), want: 'wrongEthernetDestination' },
     { desc: 'multicast destination', frame: req({ dst: '01:00:5e:00:00:01' }), want: 'wrongEthernetDestination' },
     { desc: 'our own frame looped back', frame: req({ src: OURS.mac }), want: 'ownFrame' },
-    { desc: 'another node\'s gratuitous request', frame: gratuitousArpFrames('02:00:00:00:00:0b', VIP4)[0], want: 'gratuitous' },
-    { desc: 'another node\'s gratuitous reply', frame: gratuitousArpFrames('02:00:00:00:00:0b', VIP4)[1], want: 'arpReply' },
+    { desc: "another node's gratuitous request", frame: gratuitousArpFrames('02:00:00:00:00:0b', VIP4)[0], want: 'gratuitous' },
+    { desc: "another node's gratuitous reply", frame: gratuitousArpFrames('02:00:00:00:00:0b', VIP4)[1], want: 'arpReply' },
     { desc: 'truncated', frame: kernelArpRequest.subarray(0, 30), want: 'malformed' },
     { desc: 'IPv4 frame on the ARP socket', frame: encodeEthernet('ff:ff:ff:ff:ff:ff', CLIENT, 0x0800, new Uint8Array(28)), want: 'malformed' },
     // Issue 10: only htype 1, ptype 0x0800, hlen 6, plen 4 is ARP for IPv4.
-    { desc: 'protocol type 0x86dd with plen 4 (issue 10)', frame: mutate(kernelArpRequest, (c) => { c[16] = 0x86; c[17] = 0xdd; }), want: 'malformed' },
-    { desc: 'hardware type 6 (IEEE 802)', frame: mutate(kernelArpRequest, (c) => { c[15] = 6; }), want: 'malformed' },
-    { desc: 'hlen 8', frame: mutate(kernelArpRequest, (c) => { c[18] = 8; }), want: 'malformed' },
-    { desc: 'plen 16', frame: mutate(kernelArpRequest, (c) => { c[19] = 16; }), want: 'malformed' },
+    {
+      desc: 'protocol type 0x86dd with plen 4 (issue 10)',
+      frame: mutate(kernelArpRequest, (c) => {
+        c[16] = 0x86;
+        c[17] = 0xdd;
+      }),
+      want: 'malformed',
+    },
+    {
+      desc: 'hardware type 6 (IEEE 802)',
+      frame: mutate(kernelArpRequest, (c) => {
+        c[15] = 6;
+      }),
+      want: 'malformed',
+    },
+    {
+      desc: 'hlen 8',
+      frame: mutate(kernelArpRequest, (c) => {
+        c[18] = 8;
+      }),
+      want: 'malformed',
+    },
+    {
+      desc: 'plen 16',
+      frame: mutate(kernelArpRequest, (c) => {
+        c[19] = 16;
+      }),
+      want: 'malformed',
+    },
   ];
   for (const c of cases) {
     it(c.desc, () => assert.equal(reason(decideArp(c.frame, c.iface ?? OURS, lookup)), c.want));
@@ -93,7 +118,7 @@ describe('decideArp', { timeout: 60_000 }, () => {
   for (const c of vlanCases) {
     it(c.desc, () => assert.equal(reason(decideArp(c.frame, OURS, lookup, c.meta)), c.want));
   }
-  it('replies from the receiving interface\'s MAC to the asker', () => {
+  it("replies from the receiving interface's MAC to the asker", () => {
     const d = decideArp(kernelArpRequest, OURS, lookup);
     assert.equal(d.action, 'reply');
     if (d.action !== 'reply') return;
@@ -115,12 +140,36 @@ describe('decideNdp', { timeout: 60_000 }, () => {
     { desc: 'DAD probe for our VIP', frame: ns(VIP6, { src: '::' }), want: 'reply' },
     { desc: 'DAD probe for something else', frame: kernelDadNs, want: 'notAnnounced' },
     { desc: 'unannounced target', frame: ns('2001:db8::99'), want: 'notAnnounced' },
-    { desc: 'hop limit 254 (routed, so off-link)', frame: mutate(kernelNs, (c) => { c[21] = 254; }), want: 'badHopLimit' },
-    { desc: 'corrupted checksum', frame: mutate(kernelNs, (c) => { c[56] = (c[56] ?? 0) ^ 0xff; }), want: 'badChecksum' },
+    {
+      desc: 'hop limit 254 (routed, so off-link)',
+      frame: mutate(kernelNs, (c) => {
+        c[21] = 254;
+      }),
+      want: 'badHopLimit',
+    },
+    {
+      desc: 'corrupted checksum',
+      frame: mutate(kernelNs, (c) => {
+        c[56] = (c[56] ?? 0) ^ 0xff;
+      }),
+      want: 'badChecksum',
+    },
     { desc: 'a Neighbor Advertisement', frame: unsolicitedNaFrame('02:00:00:00:00:0b', 'fe80::b', VIP6), want: 'notNeighborSolicitation' },
-    { desc: 'UDP over IPv6', frame: mutate(kernelNs, (c) => { c[20] = 17; }), want: 'notNeighborSolicitation' },
+    {
+      desc: 'UDP over IPv6',
+      frame: mutate(kernelNs, (c) => {
+        c[20] = 17;
+      }),
+      want: 'notNeighborSolicitation',
+    },
     { desc: 'unicast NUD probe to another MAC', frame: ns(VIP6, { unicastTo: { mac: '02:00:00:00:00:99', ip: VIP6 } }), want: 'wrongEthernetDestination' },
-    { desc: 'group MAC not matching the IPv6 group', frame: mutate(kernelNs, (c) => { c[5] = 0x11; }), want: 'wrongEthernetDestination' },
+    {
+      desc: 'group MAC not matching the IPv6 group',
+      frame: mutate(kernelNs, (c) => {
+        c[5] = 0x11;
+      }),
+      want: 'wrongEthernetDestination',
+    },
     { desc: 'IPv6 destination neither group nor target', frame: ns(VIP6, { unicastTo: { mac: OURS.mac, ip: '2001:db8::77' } }), want: 'wrongIpDestination' },
     { desc: 'multicast target', frame: ns('ff02::1:ff00:10'), want: 'invalidSolicitation' },
     {
@@ -136,14 +185,40 @@ describe('decideNdp', { timeout: 60_000 }, () => {
       frame: encodeNdpFrame('33:33:ff:00:00:10', CLIENT, 'ff02::1', 'ff02::1:ff00:10', { type: 'ns', target: VIP6, options: [{ kind: 'source', mac: CLIENT }] }),
       want: 'invalidSolicitation',
     },
-    { desc: 'ICMP code 1', frame: refreshChecksum(mutate(kernelNs, (c) => { c[55] = 1; })), want: 'malformed' },
     {
-      desc: 'ICMP length 16 (< 24)',
-      frame: refreshChecksum(mutate(kernelNs, (c) => { c[19] = 16; })).subarray(0, 14 + 40 + 16),
+      desc: 'ICMP code 1',
+      frame: refreshChecksum(
+        mutate(kernelNs, (c) => {
+          c[55] = 1;
+        }),
+      ),
       want: 'malformed',
     },
-    { desc: 'option of length 0', frame: refreshChecksum(mutate(kernelNs, (c) => { c[79] = 0; })), want: 'malformed' },
-    { desc: 'hop limit 64', frame: mutate(kernelNs, (c) => { c[21] = 64; }), want: 'badHopLimit' },
+    {
+      desc: 'ICMP length 16 (< 24)',
+      frame: refreshChecksum(
+        mutate(kernelNs, (c) => {
+          c[19] = 16;
+        }),
+      ).subarray(0, 14 + 40 + 16),
+      want: 'malformed',
+    },
+    {
+      desc: 'option of length 0',
+      frame: refreshChecksum(
+        mutate(kernelNs, (c) => {
+          c[79] = 0;
+        }),
+      ),
+      want: 'malformed',
+    },
+    {
+      desc: 'hop limit 64',
+      frame: mutate(kernelNs, (c) => {
+        c[21] = 64;
+      }),
+      want: 'badHopLimit',
+    },
   ];
   for (const c of cases) {
     it(c.desc, () => assert.equal(reason(decideNdp(c.frame, OURS, lookup)), c.want));

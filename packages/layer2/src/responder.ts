@@ -91,9 +91,7 @@ export interface ResponderInterface {
 }
 
 /** What to do with one frame. */
-export type Decision =
-  | { readonly action: 'reply'; readonly ip: IPText; readonly frame: Uint8Array }
-  | { readonly action: 'drop'; readonly reason: DropReason; readonly ip?: IPText };
+export type Decision = { readonly action: 'reply'; readonly ip: IPText; readonly frame: Uint8Array } | { readonly action: 'drop'; readonly reason: DropReason; readonly ip?: IPText };
 
 function drop(reason: DropReason, ip?: IPText): Decision {
   return ip === undefined ? { action: 'drop', reason } : { action: 'drop', reason, ip };
@@ -237,7 +235,7 @@ export function viewNdp(f: Uint8Array, v: DataView = viewOf(f)): NdpView | DropR
   if (v.getUint8(ICMP + 1) !== 0) return 'malformed';
   let sllao = -1;
   let tllao = -1;
-  for (let off = ND_OPTIONS; off < end; ) {
+  for (let off = ND_OPTIONS; off < end;) {
     if (off + 2 > end) return 'malformed';
     const len = v.getUint8(off + 1) * 8;
     // RFC 4861 §4.6: a zero length would loop forever; such packets must be discarded.
@@ -285,8 +283,7 @@ export function decideNdp(frame: Uint8Array, iface: ResponderInterface, lookup: 
   if (taggedInDisguise(f, mac, meta)) return drop('vlanTagged', target);
   // Multicast IPv6 destinations travel to 33:33 + their last 32 bits (RFC 2464 §7).
   const toOurMac = sameMac(f, 0, mac, 0);
-  const toGroupMac = f[IP6_DST] === 0xff && f[0] === 0x33 && f[1] === 0x33 && f[2] === f[IP6_DST + 12] &&
-    f[3] === f[IP6_DST + 13] && f[4] === f[IP6_DST + 14] && f[5] === f[IP6_DST + 15];
+  const toGroupMac = f[IP6_DST] === 0xff && f[0] === 0x33 && f[1] === 0x33 && f[2] === f[IP6_DST + 12] && f[3] === f[IP6_DST + 13] && f[4] === f[IP6_DST + 14] && f[5] === f[IP6_DST + 15];
   if (!toOurMac && !toGroupMac) return drop('wrongEthernetDestination', target);
   if (sameMac(f, 6, mac, 0)) return drop('ownFrame', target);
   // RFC 4861 §7.1.1: a multicast source or target is never valid in a solicitation.

@@ -11,20 +11,32 @@ test('broadcast queue: fewest transmits then newest first; replace by name; retr
   q.queue('b', msg(10, 2), () => done.push('b'));
   q.queue('c', msg(10, 3));
   // Newest first: c, b, a; budget 2 × (10 + 2).
-  assert.deepEqual(q.getBroadcasts(2, 24, 3).map((m) => m[0]), [3, 2]);
+  assert.deepEqual(
+    q.getBroadcasts(2, 24, 3).map((m) => m[0]),
+    [3, 2],
+  );
   // a has 0 transmits now: it leads, then the newest of the once-sent (b? c is newer).
-  assert.deepEqual(q.getBroadcasts(2, 24, 3).map((m) => m[0]), [1, 3]);
+  assert.deepEqual(
+    q.getBroadcasts(2, 24, 3).map((m) => m[0]),
+    [1, 3],
+  );
   // Replacing a notifies the old message and queues the new one first.
   q.queue('a', msg(10, 9));
   assert.deepEqual(done, ['a']);
   assert.equal(q.size(), 3);
-  assert.deepEqual(q.getBroadcasts(2, 1000, 3).map((m) => m[0]), [9, 2, 3]);
+  assert.deepEqual(
+    q.getBroadcasts(2, 1000, 3).map((m) => m[0]),
+    [9, 2, 3],
+  );
   // c reached 3 transmits (the limit) and left the queue.
   assert.equal(q.size(), 2);
   // Too-large messages are skipped, smaller ones behind them still go; b leaves, notified.
   q.queue('big', msg(500, 7));
   q.queue('small', msg(5, 8));
-  assert.deepEqual(q.getBroadcasts(2, 100, 3).map((m) => m[0]), [8, 9, 2]);
+  assert.deepEqual(
+    q.getBroadcasts(2, 100, 3).map((m) => m[0]),
+    [8, 9, 2],
+  );
   assert.deepEqual(done, ['a', 'b']);
   q.reset();
   assert.equal(q.size(), 0);

@@ -10,7 +10,10 @@ test('rate-limited log: one line per key per interval, then the count', { timeou
   const log = new RateLimitedLog({ debug: rec, info: rec, warn: rec, error: rec }, clock, 1000);
   for (let i = 0; i < 1000; i++) log.warn('k', { i }, 'idle connection closed');
   log.warn('other', {}, 'another kind');
-  assert.deepEqual(lines.map(([m]) => m), ['idle connection closed', 'another kind']);
+  assert.deepEqual(
+    lines.map(([m]) => m),
+    ['idle connection closed', 'another kind'],
+  );
   await clock.advance(1000);
   assert.equal(lines.length, 3);
   assert.deepEqual(lines[2], ['idle connection closed (repeated)', { i: 999, suppressed: 999 }]);

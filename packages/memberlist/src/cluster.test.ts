@@ -88,7 +88,10 @@ test('cluster: a partition splits the view and healing converges again by itself
 
   const a = nodes.slice(0, 3);
   const b = nodes.slice(3);
-  net.partition(a.map((n) => n.addr), b.map((n) => n.addr));
+  net.partition(
+    a.map((n) => n.addr),
+    b.map((n) => n.addr),
+  );
   await waitFor('each side sees the other dead', () => a.every((n) => aliveCount(n) === 3) && b.every((n) => aliveCount(n) === 3), 10_000);
   await new Promise((r) => setTimeout(r, 500));
 
@@ -108,7 +111,11 @@ test('cluster: indirect probes keep a member alive when only the direct path is 
   net.partition(['10.6.0.1'], ['10.6.0.2']);
   await new Promise((r) => setTimeout(r, 2000));
   for (const n of nodes) {
-    assert.deepEqual(n.events.filter((e) => e.type === 'leave'), [], `${n.name} saw a death`);
+    assert.deepEqual(
+      n.events.filter((e) => e.type === 'leave'),
+      [],
+      `${n.name} saw a death`,
+    );
     assert.equal(aliveCount(n), 4);
   }
   const [i0, i1] = nodes;
@@ -126,19 +133,30 @@ test('cluster: a briefly unreachable member refutes its suspicion and is never d
   const x = nodes[4];
   assert.ok(x);
   const others = nodes.slice(0, 4);
-  net.partition([x.addr], others.map((n) => n.addr));
+  net.partition(
+    [x.addr],
+    others.map((n) => n.addr),
+  );
   // Heal as soon as somebody suspects x (an outage just long enough to fail a probe).
   await waitFor('x suspected', () => others.some((n) => stateOf(n, x.name) === 'suspect'), 3000);
   net.heal();
   await waitFor('x refuted', () => x.ml.stats().refutes > 0, 3000);
   await new Promise((r) => setTimeout(r, 1500));
-  assert.ok(others.some((n) => n.ml.stats().suspicionsRaised > 0), 'x was suspected');
+  assert.ok(
+    others.some((n) => n.ml.stats().suspicionsRaised > 0),
+    'x was suspected',
+  );
   // The rest of the cluster sees no death at all: not x (it refuted), and not the peers x
   // suspected while it was cut off (x's suspect gossip was lost in the partition; such an
   // unconfirmed suspicion raised while isolated is postponed and sent to the suspect
   // directly). On a badly overloaded host x itself may still briefly mark a peer dead before
   // that peer's refutation reaches it; the peer's higher incarnation wins everywhere else.
-  for (const n of others) assert.deepEqual(n.events.filter((e) => e.type === 'leave').map((e) => e.member.name), [], `${n.name} saw deaths`);
+  for (const n of others)
+    assert.deepEqual(
+      n.events.filter((e) => e.type === 'leave').map((e) => e.member.name),
+      [],
+      `${n.name} saw deaths`,
+    );
   await waitFor('all alive everywhere', () => nodes.every((n) => aliveCount(n) === 5), 3000);
   assert.ok(others.every((n) => stateOf(n, x.name) === 'alive'));
   assert.ok(x.ml.localMember().incarnation > 1);
@@ -162,7 +180,11 @@ test('cluster: key rotation (add, use, remove) keeps the cluster together', { ti
   const late = await startNode(net, 'k3', '10.8.0.4', { keyring: new Keyring([k2]) });
   assert.equal(await late.ml.join(['10.8.0.1:7946']), 1);
   await waitFor('4 alive', () => [...nodes, late].every((n) => aliveCount(n) === 4), 5000);
-  for (const n of nodes) assert.deepEqual(n.events.filter((e) => e.type === 'leave'), []);
+  for (const n of nodes)
+    assert.deepEqual(
+      n.events.filter((e) => e.type === 'leave'),
+      [],
+    );
   await Promise.all([...nodes, late].map((n) => n.ml.shutdown()));
 });
 
@@ -179,7 +201,10 @@ test('cluster: graceful leave is seen as "left" at once', { timeout: 120_000 }, 
   const rest = nodes.slice(0, 3);
   const took = await waitFor('g3 left everywhere', () => rest.every((n) => stateOf(n, 'g3') === 'left'), 2000);
   assert.ok(took < 300, `leave propagation took ${took} ms`);
-  assert.ok(rest.every((n) => n.ml.stats().suspicionsRaised === 0), 'no suspicion on graceful leave');
+  assert.ok(
+    rest.every((n) => n.ml.stats().suspicionsRaised === 0),
+    'no suspicion on graceful leave',
+  );
   await Promise.all(rest.map((n) => n.ml.shutdown()));
 });
 
@@ -198,9 +223,18 @@ test('cluster: encrypted cluster never admits a member with the wrong key', { ti
   assert.equal(await plain.ml.join(['10.3.0.1:7946']), 0);
   await new Promise((r) => setTimeout(r, 500));
   for (const n of good) {
-    assert.deepEqual(n.ml.members().map((m) => m.name).sort(), ['e0', 'e1', 'e2']);
+    assert.deepEqual(
+      n.ml
+        .members()
+        .map((m) => m.name)
+        .sort(),
+      ['e0', 'e1', 'e2'],
+    );
   }
-  assert.deepEqual(bad.ml.members().map((m) => m.name), ['intruder']);
+  assert.deepEqual(
+    bad.ml.members().map((m) => m.name),
+    ['intruder'],
+  );
   const drops = good[0]?.ml.stats().dropped ?? {};
   assert.ok((drops.decrypt ?? 0) + (drops.notEncrypted ?? 0) > 0, JSON.stringify(drops));
 

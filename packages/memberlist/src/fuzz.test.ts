@@ -135,7 +135,10 @@ function nodeSeed(): Uint8Array {
   const name = `m${int(40)}`;
   const inc = rnd() < 0.1 ? 0xffffffff - int(3) : int(10);
   const pick: Message[] = [
-    { type: MsgType.alive, body: { incarnation: inc, node: rnd() < 0.3 ? `junk-${int(5000)}` : name, addr: Uint8Array.of(10, 50, int(256), int(256)), port: 7946, meta: new Uint8Array(int(600)), vsn: DEFAULT_VSN } },
+    {
+      type: MsgType.alive,
+      body: { incarnation: inc, node: rnd() < 0.3 ? `junk-${int(5000)}` : name, addr: Uint8Array.of(10, 50, int(256), int(256)), port: 7946, meta: new Uint8Array(int(600)), vsn: DEFAULT_VSN },
+    },
     { type: MsgType.suspect, body: { incarnation: inc, node: rnd() < 0.2 ? 'target' : name, from: `m${int(40)}` } },
     { type: MsgType.dead, body: { incarnation: inc, node: rnd() < 0.2 ? 'target' : name, from: rnd() < 0.5 ? name : 'x' } },
     { type: MsgType.ping, body: { seqNo: int(1000), node: rnd() < 0.5 ? 'target' : name, sourceAddr: Uint8Array.of(10, 50, 0, 1), sourcePort: 7946, sourceNode: name } },
@@ -183,6 +186,8 @@ test(`fuzz: a node's receive path survives ≥ ${TARGET} mutated packets with bo
     assert.ok(s.packetsReceived >= TARGET / 2 - 10, `${n.name} received ${s.packetsReceived}`);
   }
   assert.ok(heapPeak < 256 * 1024 * 1024, `heap grew by ${(heapPeak / 1048576).toFixed(0)} MiB`);
-  t.diagnostic(`${TARGET} packets; heap growth peak ${(heapPeak / 1048576).toFixed(1)} MiB; members ${plain.ml.members().length}/${keyed.ml.members().length}; drops ${JSON.stringify(plain.ml.stats().dropped)} / ${JSON.stringify(keyed.ml.stats().dropped)}`);
+  t.diagnostic(
+    `${TARGET} packets; heap growth peak ${(heapPeak / 1048576).toFixed(1)} MiB; members ${plain.ml.members().length}/${keyed.ml.members().length}; drops ${JSON.stringify(plain.ml.stats().dropped)} / ${JSON.stringify(keyed.ml.stats().dropped)}`,
+  );
   await c.shutdown();
 });

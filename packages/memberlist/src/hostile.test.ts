@@ -96,7 +96,9 @@ function memberFlood(c: SimCluster, from: SimNode, to: SimNode): void {
     const parts: Uint8Array[] = [];
     for (let i = 0; i < 50; i++) {
       const k = p * 50 + i;
-      parts.push(encodeMessage({ type: MsgType.alive, body: { node: `fake-${k}`, incarnation: 1, addr: Uint8Array.of(10, 200, k >> 8, k & 255), port: 7946, meta: new Uint8Array(0), vsn: DEFAULT_VSN } }));
+      parts.push(
+        encodeMessage({ type: MsgType.alive, body: { node: `fake-${k}`, incarnation: 1, addr: Uint8Array.of(10, 200, k >> 8, k & 255), port: 7946, meta: new Uint8Array(0), vsn: DEFAULT_VSN } }),
+      );
     }
     inject(c, from, to, sealed(encodeCompound(parts)));
   }
@@ -118,7 +120,11 @@ describe('hostile input: member flood', { timeout: 120_000 }, () => {
     assert.notEqual(took, undefined);
     assert.ok((took ?? 0) < 2500, `detected in ${took} ms of virtual time with junk in the table (fast: ~0.5–1 s without)`);
     t.diagnostic(`real crash detected in ${took} ms of virtual time with ${n0.ml.members().length} members in the table`);
-    assert.deepEqual(leaves(c).filter((l) => !l.includes('fake-') && !l.includes('n2 dead')), [], 'no healthy member was declared dead');
+    assert.deepEqual(
+      leaves(c).filter((l) => !l.includes('fake-') && !l.includes('n2 dead')),
+      [],
+      'no healthy member was declared dead',
+    );
     // The junk drains (probed in a lane of its own, then suspected, dead and reaped).
     await c.clock.advance(60_000);
     const alive = (n: SimNode): number => n.ml.members().filter((m) => m.name.startsWith('fake-') && m.state !== 'dead').length;
@@ -133,7 +139,14 @@ describe('hostile input: member flood', { timeout: 120_000 }, () => {
     const [n0, n1] = c.nodes as [SimNode, SimNode, SimNode];
     memberFlood(c, n1, n0);
     await c.clock.advance(3000);
-    for (const n of c.nodes) assert.deepEqual(n.ml.members().map((m) => m.name).sort(), ['n0', 'n1', 'n2']);
+    for (const n of c.nodes)
+      assert.deepEqual(
+        n.ml
+          .members()
+          .map((m) => m.name)
+          .sort(),
+        ['n0', 'n1', 'n2'],
+      );
     assert.equal(n0.ml.stats().refusals.notANode, 3000);
     assert.equal(n0.ml.stats().dropped.refused, 3000);
     assert.deepEqual(leaves(c), []);

@@ -17,19 +17,7 @@ export { DEFAULT_LIMITS } from './limits.js';
 export type { Limits } from './limits.js';
 export { compareIncarnation, isNewerIncarnation, refutationIncarnation } from './incarnation.js';
 export type { IncarnationOrder } from './incarnation.js';
-export {
-  FAST,
-  LAN,
-  LOCAL,
-  PRESETS,
-  RAPID,
-  expectedDetectionMs,
-  pushPullScale,
-  retransmitLimit,
-  suspicionMinTimeout,
-  suspicionParams,
-  suspicionTimeoutAfter,
-} from './timing.js';
+export { FAST, LAN, LOCAL, PRESETS, RAPID, expectedDetectionMs, pushPullScale, retransmitLimit, suspicionMinTimeout, suspicionParams, suspicionTimeoutAfter } from './timing.js';
 export type { PresetName, Timing } from './timing.js';
 export { DEFAULT_VSN, MsgType } from './messages.js';
 export { SimCluster, simAddress } from './sim.js';

@@ -45,14 +45,24 @@ describe('key rotation', { timeout: 60_000 }, () => {
     await c.clock.advance(2000);
     assert.deepEqual(drops(c), before, 'no drops during the rotation');
     assert.deepEqual(leaves(c), []);
-    assert.equal(c.nodes.reduce((a, n) => a + n.ml.stats().suspicionsRaised, 0), 0, 'no suspicion');
+    assert.equal(
+      c.nodes.reduce((a, n) => a + n.ml.stats().suspicionsRaised, 0),
+      0,
+      'no suspicion',
+    );
     for (const n of c.nodes) assert.deepEqual(n.ml.keys(), [k2]);
     // A member still on the old key only is now locked out, and its packets count as decrypt.
     const late = await c.add('old', { keyring: new Keyring([k1]) });
     assert.equal(await c.run(late.ml.join([`${c.nodes[0]?.addr}:7946`])), 0);
     await c.clock.advance(500);
     assert.ok((c.nodes[0]?.ml.stats().dropped.decrypt ?? 0) > 0);
-    assert.deepEqual(c.nodes[0]?.ml.members().map((m) => m.name).sort(), ['k0', 'k1', 'k2', 'k3']);
+    assert.deepEqual(
+      c.nodes[0]?.ml
+        .members()
+        .map((m) => m.name)
+        .sort(),
+      ['k0', 'k1', 'k2', 'k3'],
+    );
     await c.shutdown();
   });
 
@@ -134,9 +144,18 @@ describe('required encryption', { timeout: 60_000 }, () => {
     // Encrypted traffic still works for the lax node.
     c.net.inject({ addr: '10.9.0.2', port: 7946 }, { addr: lax.addr, port: 7946 }, encodePacket(alive('y', 2), { keys: [k1], label: none, compress: false }, false));
     await c.clock.advance(10);
-    assert.deepEqual(lax.ml.members().map((m) => m.name).sort(), ['a', 'x', 'y']);
+    assert.deepEqual(
+      lax.ml
+        .members()
+        .map((m) => m.name)
+        .sort(),
+      ['a', 'x', 'y'],
+    );
     assert.equal(lax.ml.stats().dropped.plaintext, undefined);
-    assert.deepEqual(strict.ml.members().map((m) => m.name), ['s']);
+    assert.deepEqual(
+      strict.ml.members().map((m) => m.name),
+      ['s'],
+    );
     assert.equal(strict.ml.stats().dropped.plaintext, 1);
     await c.shutdown();
   });

@@ -61,10 +61,11 @@ export class MemoryNetwork {
 
   /** Cuts every link between a node of `a` and a node of `b` (addresses as "ip:port" or "ip"). */
   partition(a: readonly string[], b: readonly string[]): void {
-    for (const x of a) for (const y of b) {
-      this.blocked.add(`${x}|${y}`);
-      this.blocked.add(`${y}|${x}`);
-    }
+    for (const x of a)
+      for (const y of b) {
+        this.blocked.add(`${x}|${y}`);
+        this.blocked.add(`${y}|${x}`);
+      }
   }
 
   /** Removes all partitions. */

@@ -110,13 +110,31 @@ test('msgpack: int families and legacy raw strings', { timeout: 120_000 }, () =>
   ];
   for (const [v, want] of table) assert.equal(hex(encode(v as never)), want, String(v));
   // Our raw-string output reads back through the reference library too.
-  assert.deepEqual(refDecode(encode(new MapEntries([['Node', 'x'], ['SeqNo', 300]]))), { Node: 'x', SeqNo: 300 });
+  assert.deepEqual(
+    refDecode(
+      encode(
+        new MapEntries([
+          ['Node', 'x'],
+          ['SeqNo', 300],
+        ]),
+      ),
+    ),
+    { Node: 'x', SeqNo: 300 },
+  );
 });
 
 test('msgpack: truncation is flagged so stream readers can wait for more', { timeout: 120_000 }, () => {
-  const full = encode(new MapEntries([['Node', 'abc'], ['SeqNo', 70000]]));
+  const full = encode(
+    new MapEntries([
+      ['Node', 'abc'],
+      ['SeqNo', 70000],
+    ]),
+  );
   for (let n = 0; n < full.length; n++) {
-    assert.throws(() => decode(full.subarray(0, n)), (e: unknown) => e instanceof Error && 'truncated' in e && e.truncated === true);
+    assert.throws(
+      () => decode(full.subarray(0, n)),
+      (e: unknown) => e instanceof Error && 'truncated' in e && e.truncated === true,
+    );
   }
   assert.equal(decode(full).end, full.length);
 });

@@ -231,7 +231,11 @@ export function aliveBody(a: Alive): EncValue {
 
 /** Encodes a suspect or dead body. */
 export function accusationBody(a: Accusation): EncValue {
-  return new MapEntries([['From', a.from], ['Incarnation', a.incarnation], ['Node', a.node]]);
+  return new MapEntries([
+    ['From', a.from],
+    ['Incarnation', a.incarnation],
+    ['Node', a.node],
+  ]);
 }
 
 /** Encodes a pushNodeState map. */
@@ -249,7 +253,11 @@ export function pushNodeBody(s: PushNodeState): EncValue {
 
 /** Encodes a pushPullHeader map. */
 export function pushHeaderBody(h: PushPullHeader): EncValue {
-  return new MapEntries([['Join', h.join], ['Nodes', new GoInt(h.nodes)], ['UserStateLen', new GoInt(h.userStateLen)]]);
+  return new MapEntries([
+    ['Join', h.join],
+    ['Nodes', new GoInt(h.nodes)],
+    ['UserStateLen', new GoInt(h.userStateLen)],
+  ]);
 }
 
 /** Encodes a full message (type byte + msgpack body). */
@@ -260,7 +268,13 @@ export function encodeMessage(m: Message): Uint8Array {
     case MsgType.indirectPing:
       return withType(m.type, indirectBody(m.body));
     case MsgType.ackResp:
-      return withType(m.type, new MapEntries([['Payload', m.body.payload.length === 0 ? null : m.body.payload], ['SeqNo', m.body.seqNo]]));
+      return withType(
+        m.type,
+        new MapEntries([
+          ['Payload', m.body.payload.length === 0 ? null : m.body.payload],
+          ['SeqNo', m.body.seqNo],
+        ]),
+      );
     case MsgType.nackResp:
       return withType(m.type, new MapEntries([['SeqNo', m.body.seqNo]]));
     case MsgType.suspect:
@@ -383,7 +397,13 @@ export function toCompress(v: MsgValue): Compress {
 
 /** Encodes a compress message (type byte + map). */
 export function encodeCompress(c: Compress): Uint8Array {
-  return withType(MsgType.compress, new MapEntries([['Algo', c.algo], ['Buf', c.buf]]));
+  return withType(
+    MsgType.compress,
+    new MapEntries([
+      ['Algo', c.algo],
+      ['Buf', c.buf],
+    ]),
+  );
 }
 
 /** Re-exported so callers can tell truncation from malformed input. */

@@ -16,15 +16,7 @@ export type MsgValue = null | boolean | number | Uint8Array | MsgValue[] | MsgMa
 export type MsgMap = Map<string, MsgValue>;
 
 /** An encodable value: like MsgValue but with text strings, signed ints and ordered maps. */
-export type EncValue =
-  | null
-  | boolean
-  | number
-  | string
-  | Uint8Array
-  | GoInt
-  | EncValue[]
-  | MapEntries;
+export type EncValue = null | boolean | number | string | Uint8Array | GoInt | EncValue[] | MapEntries;
 
 /** An ordered list of map entries; memberlist's Go encoder writes fields sorted by name. */
 export class MapEntries {
@@ -249,8 +241,7 @@ class Reader {
   u32(): number {
     this.need(4);
     const b = this.buf;
-    const v =
-      ((b[this.pos] ?? 0) * 0x1000000 + (((b[this.pos + 1] ?? 0) << 16) | ((b[this.pos + 2] ?? 0) << 8) | (b[this.pos + 3] ?? 0)));
+    const v = (b[this.pos] ?? 0) * 0x1000000 + (((b[this.pos + 1] ?? 0) << 16) | ((b[this.pos + 2] ?? 0) << 8) | (b[this.pos + 3] ?? 0));
     this.pos += 4;
     return v;
   }

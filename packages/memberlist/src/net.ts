@@ -282,12 +282,15 @@ export class Wire {
     let wake: (v: null) => void = () => undefined;
     const timeout = new Promise<null>((resolve) => (wake = resolve));
     // As for probe verdicts (Clock.afterIo): let bytes already received be read first.
-    const timer = h.clock.setTimeout(() => {
-      void h.clock.afterIo().then(() => {
-        timedOut = true;
-        wake(null);
-      });
-    }, Math.max(1, timeoutMs));
+    const timer = h.clock.setTimeout(
+      () => {
+        void h.clock.afterIo().then(() => {
+          timedOut = true;
+          wake(null);
+        });
+      },
+      Math.max(1, timeoutMs),
+    );
     try {
       for (;;) {
         const chunk = await Promise.race([s.read(), timeout]);

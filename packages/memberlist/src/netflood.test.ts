@@ -93,7 +93,11 @@ test('junk flood: 4k random 1500-byte datagrams/s for 8 s at one member cause no
   const s = victim.stats();
   const junk = (s.dropped.decrypt ?? 0) + (s.dropped.plaintext ?? 0) + (s.dropped.label ?? 0);
   assert.ok(sent > 10_000, `flooder sent ${sent}`);
-  assert.deepEqual(events.slice(mark).filter((e) => e.type === 'leave'), [], 'no member was declared dead');
+  assert.deepEqual(
+    events.slice(mark).filter((e) => e.type === 'leave'),
+    [],
+    'no member was declared dead',
+  );
   // Drained, not dropped by the kernel (a little slack for a host busy with other work).
   assert.ok(s.packetsReceived - received0 >= 0.8 * sent, `drained ${s.packetsReceived - received0} of ${sent} (the rest dropped by the kernel)`);
   assert.ok(junk >= 0.8 * sent, `counted ${junk} junk drops of ${sent}: ${JSON.stringify(s.dropped)}`);

@@ -186,14 +186,17 @@ export class NetTransport implements Transport {
       sock.setNoDelay(true);
       // Timers run before sockets are polled: after a stall, a connection the kernel already
       // completed would look timed out. Let pending I/O (the 'connect' event) run first.
-      const timer = setTimeout(() => {
-        setImmediate(() => {
-          if (sock.connecting || sock.destroyed) {
-            sock.destroy();
-            reject(new Error(`dial ${to.addr}:${to.port}: timeout after ${timeoutMs} ms`));
-          }
-        });
-      }, Math.max(1, timeoutMs));
+      const timer = setTimeout(
+        () => {
+          setImmediate(() => {
+            if (sock.connecting || sock.destroyed) {
+              sock.destroy();
+              reject(new Error(`dial ${to.addr}:${to.port}: timeout after ${timeoutMs} ms`));
+            }
+          });
+        },
+        Math.max(1, timeoutMs),
+      );
       timer.unref();
       sock.once('connect', () => {
         clearTimeout(timer);

@@ -14,18 +14,7 @@ import { FrameError, addCrc, addLabel, bytesEqual, compressMessage, decodeCompou
 import { DecodeError, MsgType, decodeMessage, type Message } from './messages.js';
 
 /** Why an incoming packet (or a part of one) was dropped. */
-export type PacketDropReason =
-  | 'label'
-  | 'decrypt'
-  | 'plaintext'
-  | 'crc'
-  | 'malformed'
-  | 'compress'
-  | 'decompressLimit'
-  | 'unknownType'
-  | 'truncatedCompound'
-  | 'tooDeep'
-  | 'oversize';
+export type PacketDropReason = 'label' | 'decrypt' | 'plaintext' | 'crc' | 'malformed' | 'compress' | 'decompressLimit' | 'unknownType' | 'truncatedCompound' | 'tooDeep' | 'oversize';
 
 /** Packet options: keys (empty = plaintext), label, compression, and whether to add a CRC. */
 export interface PacketOptions {

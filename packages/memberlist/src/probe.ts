@@ -267,23 +267,23 @@ export class Prober {
       h.rawSend({ addr: node.addr, port: node.port }, encodeCompound([pingMsg, sus]), node);
     }
     try {
-      await this.probeRounds(node, lane, ping, probeStart, deadline, ackArrived, () => acked, () => nacks);
+      await this.probeRounds(
+        node,
+        lane,
+        ping,
+        probeStart,
+        deadline,
+        ackArrived,
+        () => acked,
+        () => nacks,
+      );
     } finally {
       this.clearAckHandler(seq);
     }
   }
 
   /** The waiting part of probeNode (split out so the ack handler is always removed). */
-  private async probeRounds(
-    node: NodeState,
-    lane: Lane,
-    ping: Ping,
-    probeStart: number,
-    deadline: number,
-    ackArrived: Promise<void>,
-    acked: () => boolean,
-    nacks: () => number,
-  ): Promise<void> {
+  private async probeRounds(node: NodeState, lane: Lane, ping: Ping, probeStart: number, deadline: number, ackArrived: Promise<void>, acked: () => boolean, nacks: () => number): Promise<void> {
     const h = this.host;
     await Promise.race([ackArrived, h.sleep(h.timing.probeTimeout)]);
     if (!acked()) await h.clock.afterIo();

@@ -93,7 +93,10 @@ describe('state transitions', { timeout: 30_000 }, () => {
     const r = rig();
     r.table.aliveNode(alive('a', 1), false);
     r.table.aliveNode(alive('a', 2, { meta: Uint8Array.of(7) }), false);
-    assert.deepEqual(r.events.map((e) => e.type), ['join', 'update']);
+    assert.deepEqual(
+      r.events.map((e) => e.type),
+      ['join', 'update'],
+    );
     assert.deepEqual(r.table.nodes.get('a')?.meta, Uint8Array.of(7));
   });
 
@@ -105,7 +108,10 @@ describe('state transitions', { timeout: 30_000 }, () => {
     r.table.aliveNode(alive('a', 2), false);
     assert.equal(stateOf(r, 'a'), 'alive');
     assert.equal(r.table.suspicionCount(), 0);
-    assert.deepEqual(r.events.map((e) => e.type), ['join']);
+    assert.deepEqual(
+      r.events.map((e) => e.type),
+      ['join'],
+    );
   });
 
   test('AliveNode_Conflict: another address for a live member is refused', { timeout: 120_000 }, () => {
@@ -156,7 +162,10 @@ describe('state transitions', { timeout: 30_000 }, () => {
     assert.equal(stateOf(r, 'a'), 'dead');
     const dead = r.broadcasts.at(-1)?.m;
     assert.ok(dead?.type === MsgType.dead && dead.body.from === 'self' && dead.body.incarnation === 1);
-    assert.deepEqual(r.events.map((e) => `${e.type}:${e.state}`), ['join:alive', 'leave:dead']);
+    assert.deepEqual(
+      r.events.map((e) => `${e.type}:${e.state}`),
+      ['join:alive', 'leave:dead'],
+    );
     assert.equal(r.counters.s.suspicionTimeouts, 1);
   });
 
@@ -203,7 +212,10 @@ describe('state transitions', { timeout: 30_000 }, () => {
     assert.deepEqual(types(r), [MsgType.dead]);
     r.table.deadNode({ node: 'a', incarnation: 1, from: 'c' });
     assert.deepEqual(types(r), [MsgType.dead]);
-    assert.deepEqual(r.events.map((e) => e.type), ['join', 'leave']);
+    assert.deepEqual(
+      r.events.map((e) => e.type),
+      ['join', 'leave'],
+    );
   });
 
   test('DeadNode_Left: dead with From = Node is a graceful leave', { timeout: 120_000 }, () => {
@@ -224,7 +236,10 @@ describe('state transitions', { timeout: 30_000 }, () => {
     assert.equal(stateOf(r, 'a'), 'dead', 'an alive at the same incarnation does not resurrect');
     r.table.aliveNode(alive('a', 6), false);
     assert.equal(stateOf(r, 'a'), 'alive');
-    assert.deepEqual(r.events.map((e) => e.type), ['join', 'leave', 'join']);
+    assert.deepEqual(
+      r.events.map((e) => e.type),
+      ['join', 'leave', 'join'],
+    );
   });
 
   test('DeadNode_Refute: a dead message about us is refuted; while leaving it is accepted', { timeout: 120_000 }, () => {
@@ -251,7 +266,10 @@ describe('state transitions', { timeout: 30_000 }, () => {
       vsn: DEFAULT_VSN,
     });
     r.table.mergeRemoteState([e('a', NodeStateNum.alive, 2), e('b', NodeStateNum.dead, 3), e('c', NodeStateNum.left, 4)]);
-    assert.deepEqual(['a', 'b', 'c'].map((n) => stateOf(r, n)), ['alive', 'suspect', 'left']);
+    assert.deepEqual(
+      ['a', 'b', 'c'].map((n) => stateOf(r, n)),
+      ['alive', 'suspect', 'left'],
+    );
     assert.throws(() => r.table.mergeRemoteState([{ ...e('z', NodeStateNum.alive, 9), vsn: Uint8Array.of(1, 5, 2) }]), /protocol version/);
     assert.equal(r.counters.s.dropped.protocolVersion, 1);
   });
@@ -330,7 +348,10 @@ describe('incarnation rule (wrap-around and implausible jumps)', { timeout: 30_0
     assert.equal(stateOf(r, 'x'), 'dead');
     r.table.aliveNode(alive('x', 0), false);
     assert.equal(stateOf(r, 'x'), 'alive');
-    assert.deepEqual(r.events.map((e) => e.type), ['join', 'leave', 'join']);
+    assert.deepEqual(
+      r.events.map((e) => e.type),
+      ['join', 'leave', 'join'],
+    );
   });
 });
 

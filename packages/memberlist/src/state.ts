@@ -301,11 +301,7 @@ export class MemberTable {
         updatesNode = true;
       } else {
         counters.drop('addressConflict');
-        this.cfg.warn.error(
-          `conflict:${a.node}`,
-          { op: 'alive', node: a.node, mine: `${state.addr}:${state.port}`, theirs: `${addr}:${a.port}` },
-          'conflicting address',
-        );
+        this.cfg.warn.error(`conflict:${a.node}`, { op: 'alive', node: a.node, mine: `${state.addr}:${state.port}`, theirs: `${addr}:${a.port}` }, 'conflicting address');
         return;
       }
     }

@@ -46,10 +46,19 @@ test('stream: rejections carry reasons (table)', { timeout: 120_000 }, () => {
     ['label mismatch', encodeStreamFrame(ping, { ...plain, label: new TextEncoder().encode('a') }, true), plain, 'label'],
     ['huge encrypted length', Uint8Array.of(10, 0xff, 0xff, 0xff, 0xff), keyed, 'tooLarge'],
     ['unknown type', Uint8Array.of(77), plain, 'unknownType'],
-    ['push/pull with -1 nodes', Uint8Array.of(6, 0x83, 0xa4, 0x4a, 0x6f, 0x69, 0x6e, 0xc2, 0xa5, 0x4e, 0x6f, 0x64, 0x65, 0x73, 0xff, 0xac, ...new TextEncoder().encode('UserStateLen'), 0), plain, 'tooLarge'],
+    [
+      'push/pull with -1 nodes',
+      Uint8Array.of(6, 0x83, 0xa4, 0x4a, 0x6f, 0x69, 0x6e, 0xc2, 0xa5, 0x4e, 0x6f, 0x64, 0x65, 0x73, 0xff, 0xac, ...new TextEncoder().encode('UserStateLen'), 0),
+      plain,
+      'tooLarge',
+    ],
   ];
   for (const [name, bytes, opts, reason] of cases) {
-    assert.throws(() => tryParseStream(bytes, opts, true, true), (e: unknown) => e instanceof Error && 'reason' in e && e.reason === reason, name);
+    assert.throws(
+      () => tryParseStream(bytes, opts, true, true),
+      (e: unknown) => e instanceof Error && 'reason' in e && e.reason === reason,
+      name,
+    );
   }
   // A truncated message at end of stream is malformed, not "more".
   assert.throws(() => tryParseStream(ping.subarray(0, 3), plain, true, true), /stream/);

@@ -8,19 +8,7 @@
  */
 import { ENCRYPT_OVERHEAD_V1, decryptPayload, encryptPayload } from './crypto.js';
 import { FrameError, bytesEqual, compressMessage, decompressMessage, stripLabel } from './framing.js';
-import {
-  DecodeError,
-  MsgType,
-  type AckResp,
-  type Ping,
-  type PushNodeState,
-  type PushPullHeader,
-  decodeMessage,
-  pushHeaderBody,
-  pushNodeBody,
-  toPushHeader,
-  toPushNode,
-} from './messages.js';
+import { DecodeError, MsgType, type AckResp, type Ping, type PushNodeState, type PushPullHeader, decodeMessage, pushHeaderBody, pushNodeBody, toPushHeader, toPushNode } from './messages.js';
 import { MsgpackError, bytesToText, decode, encode } from './msgpack.js';
 
 /** Largest encrypted stream body accepted when no limit is given (Go HEAD: 20 MiB). */

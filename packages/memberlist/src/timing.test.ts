@@ -29,8 +29,14 @@ test('timing: confirmations shrink the timeout from max toward min (Lifeguard)',
 });
 
 test('timing: retransmit limit, push/pull scale, awareness', { timeout: 120_000 }, () => {
-  assert.deepEqual([1, 9, 10, 99, 100].map((n) => retransmitLimit(4, n)), [4, 4, 8, 8, 12]);
-  assert.deepEqual([32, 33, 64, 65, 128].map((n) => pushPullScale(30000, n)), [30000, 60000, 60000, 90000, 90000]);
+  assert.deepEqual(
+    [1, 9, 10, 99, 100].map((n) => retransmitLimit(4, n)),
+    [4, 4, 8, 8, 12],
+  );
+  assert.deepEqual(
+    [32, 33, 64, 65, 128].map((n) => pushPullScale(30000, n)),
+    [30000, 60000, 60000, 90000, 90000],
+  );
   assert.equal(applyAwareness(0, -1, 8), 0);
   assert.equal(applyAwareness(6, 5, 8), 7);
   assert.equal(applyAwareness(3, 1, 4), 3);

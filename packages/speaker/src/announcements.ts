@@ -90,10 +90,7 @@ export interface AnnouncementOptions {
   readonly maxBlockedProbeMs?: number;
 }
 
-type Gate =
-  | { readonly kind: 'probing'; readonly started: number }
-  | { kind: 'blocked'; mac: string; retryMs: number; timer: unknown; probing: boolean }
-  | { readonly kind: 'clear' };
+type Gate = { readonly kind: 'probing'; readonly started: number } | { kind: 'blocked'; mac: string; retryMs: number; timer: unknown; probing: boolean } | { readonly kind: 'clear' };
 
 /** The IPs this node announces, and why some it should announce are held back. */
 export class AnnouncementSet {
@@ -303,9 +300,15 @@ export class AnnouncementSet {
       const out = await this.#o.port.probe(ip);
       if (out.macs.some((m) => this.#o.peerOfMac(m.toLowerCase()) === peer)) this.#yields.renew(ip, peer);
       if (this.#closed || !this.#yieldProbes.has(ip)) return;
-      this.#yieldProbes.set(ip, this.#o.clock.setTimeout(() => void tick(), every));
+      this.#yieldProbes.set(
+        ip,
+        this.#o.clock.setTimeout(() => void tick(), every),
+      );
     };
-    this.#yieldProbes.set(ip, this.#o.clock.setTimeout(() => void tick(), every));
+    this.#yieldProbes.set(
+      ip,
+      this.#o.clock.setTimeout(() => void tick(), every),
+    );
   }
 
   #stopYieldProbe(ip: string): void {
@@ -320,16 +323,19 @@ export class AnnouncementSet {
     this.#yieldTimer = undefined;
     const next = this.#yields.nextExpiry();
     if (next === undefined || this.#closed) return;
-    this.#yieldTimer = this.#o.clock.setTimeout(() => {
-      this.#yieldTimer = undefined;
-      const gone = this.#yields.takeExpired();
-      for (const ip of gone) {
-        this.#stopYieldProbe(ip);
-        this.#o.report({ kind: 'reclaimed', ip });
-      }
-      // Renewed leases need a later timer; expired ones need the election to run again.
-      this.#armYieldTimer();
-      if (gone.length > 0) this.#o.onChange();
-    }, Math.max(0, next - this.#o.clock.now()));
+    this.#yieldTimer = this.#o.clock.setTimeout(
+      () => {
+        this.#yieldTimer = undefined;
+        const gone = this.#yields.takeExpired();
+        for (const ip of gone) {
+          this.#stopYieldProbe(ip);
+          this.#o.report({ kind: 'reclaimed', ip });
+        }
+        // Renewed leases need a later timer; expired ones need the election to run again.
+        this.#armYieldTimer();
+        if (gone.length > 0) this.#o.onChange();
+      },
+      Math.max(0, next - this.#o.clock.now()),
+    );
   }
 }

@@ -15,7 +15,10 @@ const published = (c: Config): Config => {
 };
 
 /** One speaker recompute (what Speaker.#recomputeConfig does), from fresh process memory. */
-function speakerView(o: { text: string | undefined; pools: IPAddressPoolObject[]; own?: Config; ownLegacy?: Config; inForce: Config | undefined; adopt: boolean }): { config: Config; legacy: Config | undefined } {
+function speakerView(o: { text: string | undefined; pools: IPAddressPoolObject[]; own?: Config; ownLegacy?: Config; inForce: Config | undefined; adopt: boolean }): {
+  config: Config;
+  legacy: Config | undefined;
+} {
   const seed = seededSources({ own: o.own, ownLegacy: o.ownLegacy, published: o.inForce, adopt: o.adopt });
   const r = configFromSources({ configMapText: o.text, lastGoodLegacy: seed.lastGoodLegacy, pools: o.pools, advertisements: [all], previous: seed.previous });
   return { config: r.config, legacy: r.legacy };

@@ -33,7 +33,10 @@ describe('rotationStep', () => {
   });
   it('three speakers converge, and at every step any two can read each other', () => {
     const rings: Record<string, Ring> = { a: { installed: ['k1'], primary: 'k1' }, b: { installed: ['k1'], primary: 'k1' }, c: { installed: ['k1'], primary: 'k1' } };
-    const peersOf = (self: string): PeerKeys[] => Object.entries(rings).filter(([n]) => n !== self).map(([name, r]) => ({ name, keys: [...r.installed], primary: r.primary }));
+    const peersOf = (self: string): PeerKeys[] =>
+      Object.entries(rings)
+        .filter(([n]) => n !== self)
+        .map(([name, r]) => ({ name, keys: [...r.installed], primary: r.primary }));
     // Speakers see the new Secret at different times and act in different orders.
     const order = ['b', 'a', 'c', 'c', 'a', 'b', 'b', 'c', 'a', 'a', 'b', 'c'];
     for (const [i, self] of order.entries()) {

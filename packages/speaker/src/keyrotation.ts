@@ -27,10 +27,7 @@ export interface PeerKeys {
 }
 
 /** One step to apply to the keyring, followed by a meta update so peers see it. */
-export type KeyAction =
-  | { readonly kind: 'install'; readonly fp: string }
-  | { readonly kind: 'use'; readonly fp: string }
-  | { readonly kind: 'remove'; readonly fp: string };
+export type KeyAction = { readonly kind: 'install'; readonly fp: string } | { readonly kind: 'use'; readonly fp: string } | { readonly kind: 'remove'; readonly fp: string };
 
 /** The step to take now (at most one install/use; removals all at once), or [] when settled. */
 export function rotationStep(desired: string | undefined, ring: KeyringView, peers: readonly PeerKeys[]): KeyAction[] {

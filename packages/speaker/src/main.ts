@@ -64,24 +64,24 @@ function main(): void {
 
 const FLAGS = {
   help: { type: 'boolean' },
-      'node-name': { type: 'string' },
-      kubeconfig: { type: 'string' },
-      namespace: { type: 'string' },
-      'config-name': { type: 'string' },
-      'lb-class': { type: 'string' },
-      'ml-bind-addr': { type: 'string' },
-      'ml-bind-port': { type: 'string' },
-      'ml-preset': { type: 'string' },
-      'ml-secret-key': { type: 'string' },
-      'ml-allow-plaintext': { type: 'boolean' },
-      interfaces: { type: 'string' },
-      'exclude-interfaces': { type: 'string' },
-      'gratuitous-refresh': { type: 'string' },
-      'log-level': { type: 'string' },
-      'health-host': { type: 'string' },
-      'health-port': { type: 'string' },
-      'metrics-host': { type: 'string' },
-      'metrics-port': { type: 'string' },
+  'node-name': { type: 'string' },
+  kubeconfig: { type: 'string' },
+  namespace: { type: 'string' },
+  'config-name': { type: 'string' },
+  'lb-class': { type: 'string' },
+  'ml-bind-addr': { type: 'string' },
+  'ml-bind-port': { type: 'string' },
+  'ml-preset': { type: 'string' },
+  'ml-secret-key': { type: 'string' },
+  'ml-allow-plaintext': { type: 'boolean' },
+  interfaces: { type: 'string' },
+  'exclude-interfaces': { type: 'string' },
+  'gratuitous-refresh': { type: 'string' },
+  'log-level': { type: 'string' },
+  'health-host': { type: 'string' },
+  'health-port': { type: 'string' },
+  'metrics-host': { type: 'string' },
+  'metrics-port': { type: 'string' },
 } as const;
 
 /** Starts the speaker from parsed flags. */
@@ -92,7 +92,10 @@ function run(v: ReturnType<typeof parseArgs<{ options: typeof FLAGS; strict: tru
   if (nodeName === undefined || nodeName === '') fail('--node-name (or IRONLB_NODE_NAME) is required');
   const preset = (v['ml-preset'] ?? env['IRONLB_ML_PRESET'] ?? 'rapid') as PresetName;
   if (!['rapid', 'fast', 'local', 'lan'].includes(preset)) fail(`--ml-preset must be rapid, fast, local or lan, not ${preset}`);
-  const ifaces = (v.interfaces ?? env['IRONLB_INTERFACES'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const ifaces = (v.interfaces ?? env['IRONLB_INTERFACES'] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const excludeText = v['exclude-interfaces'] ?? env['IRONLB_EXCLUDE_INTERFACES'];
   let exclude: RegExp | undefined;
   try {

@@ -19,7 +19,12 @@ export class SpeakerMetrics {
   readonly gossipEncrypted = new Gauge({ name: 'ironlb_speaker_gossip_encrypted', help: '1 when gossip is encrypted (0 only with --ml-allow-plaintext and no key)', registers: [this.registry] });
   readonly gossipKeys = new Gauge({ name: 'ironlb_speaker_gossip_keys', help: 'Gossip keys installed (2 or more while a rotation is in progress)', registers: [this.registry] });
   readonly keyRotations = new Counter({ name: 'ironlb_speaker_gossip_key_rotations_total', help: 'Gossip key rotations completed (old key removed)', registers: [this.registry] });
-  readonly admissionRefusals = new Counter({ name: 'ironlb_speaker_gossip_admission_refused_total', help: 'Would-be gossip members refused, by reason (notANode, addressMismatch, foreignMeta)', labelNames: ['reason'], registers: [this.registry] });
+  readonly admissionRefusals = new Counter({
+    name: 'ironlb_speaker_gossip_admission_refused_total',
+    help: 'Would-be gossip members refused, by reason (notANode, addressMismatch, foreignMeta)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly conflicts = new Counter({
     name: 'ironlb_speaker_address_conflicts_total',
     help: 'Another host (not a speaker) claimed an IP we announce (claimed) or already answered for one before we announced it (inUse)',
@@ -33,9 +38,19 @@ export class SpeakerMetrics {
     registers: [this.registry],
   });
   readonly requests = new Counter({ name: 'ironlb_layer2_requests_received', help: 'ARP and NDP frames received', labelNames: ['family', 'interface'], registers: [this.registry] });
-  readonly responses = new Counter({ name: 'ironlb_layer2_responses_sent', help: 'ARP replies and solicited Neighbor Advertisements sent', labelNames: ['family', 'interface'], registers: [this.registry] });
+  readonly responses = new Counter({
+    name: 'ironlb_layer2_responses_sent',
+    help: 'ARP replies and solicited Neighbor Advertisements sent',
+    labelNames: ['family', 'interface'],
+    registers: [this.registry],
+  });
   readonly gratuitous = new Counter({ name: 'ironlb_layer2_gratuitous_sent', help: 'Gratuitous ARP / unsolicited NA frames sent', labelNames: ['family', 'interface'], registers: [this.registry] });
-  readonly drops = new Counter({ name: 'ironlb_layer2_dropped_total', help: 'Frames not answered, by reason (socket: lost in the kernel before user space)', labelNames: ['family', 'interface', 'reason'], registers: [this.registry] });
+  readonly drops = new Counter({
+    name: 'ironlb_layer2_dropped_total',
+    help: 'Frames not answered, by reason (socket: lost in the kernel before user space)',
+    labelNames: ['family', 'interface', 'reason'],
+    registers: [this.registry],
+  });
   readonly portErrors = new Counter({ name: 'ironlb_layer2_port_errors_total', help: 'Packet socket failures (each is retried)', labelNames: ['family', 'interface'], registers: [this.registry] });
 
   constructor() {

@@ -201,7 +201,11 @@ export class Speaker {
     });
     this.#secrets?.on(() => void this.#rotateKeys());
     const signal = this.#abort.signal;
-    await Promise.all([...[this.#services, this.#slices, this.#nodes, this.#configMaps, ...(this.#secrets ? [this.#secrets] : [])].map(async (i) => i.start(signal)), this.#objects.start(), this.#inForce.start(signal)]);
+    await Promise.all([
+      ...[this.#services, this.#slices, this.#nodes, this.#configMaps, ...(this.#secrets ? [this.#secrets] : [])].map(async (i) => i.start(signal)),
+      this.#objects.start(),
+      this.#inForce.start(signal),
+    ]);
     // What the controller has in force decides over what partial views computed during the start.
     this.#recomputeConfig(true);
     this.#inForce.onChange(() => {
@@ -425,7 +429,12 @@ export class Speaker {
   #live(): Set<string> {
     const ml = this.#ml;
     if (ml === undefined) return new Set();
-    return new Set(ml.members().filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => m.name));
+    return new Set(
+      ml
+        .members()
+        .filter((m) => m.state === 'alive' || m.state === 'suspect')
+        .map((m) => m.name),
+    );
   }
 
   /** Refreshes the peers' MACs and keys from their meta; forgets peers that are no Node any more. */
@@ -508,7 +517,12 @@ export class Speaker {
   async #joinPeers(): Promise<void> {
     const ml = this.#ml;
     if (ml === undefined || this.#stopping) return;
-    const known = new Set(ml.members().filter((m) => m.state === 'alive' || m.state === 'suspect').map((m) => m.name));
+    const known = new Set(
+      ml
+        .members()
+        .filter((m) => m.state === 'alive' || m.state === 'suspect')
+        .map((m) => m.name),
+    );
     const peers = this.#nodes
       .list()
       .filter((n) => n.metadata?.name !== this.#o.nodeName && !known.has(n.metadata?.name ?? ''))

@@ -106,8 +106,14 @@ describe('adapters', () => {
         { addresses: ['198.51.100.21'], nodeName: 'c', conditions: { ready: false, serving: false } },
       ],
     });
-    assert.deepEqual(views.map((v) => v.serving), [true, true, false]);
-    assert.deepEqual(views.map((v) => v.ready), [true, false, false]);
+    assert.deepEqual(
+      views.map((v) => v.serving),
+      [true, true, false],
+    );
+    assert.deepEqual(
+      views.map((v) => v.ready),
+      [true, false, false],
+    );
   });
   it('reads NetworkUnavailable and the exclude label from a Node', () => {
     const v = nodeView({
@@ -145,8 +151,14 @@ describe('slimming transforms keep everything the speaker reads', () => {
     const node = {
       metadata: { name: 'n1', resourceVersion: '9', labels: { zone: 'a', [EXCLUDE_LABEL]: '' } },
       status: {
-        addresses: [{ type: 'InternalIP', address: '198.51.100.35' }, { type: 'Hostname', address: 'n1' }],
-        conditions: [{ type: 'Ready', status: 'True' }, { type: 'NetworkUnavailable', status: 'True' }],
+        addresses: [
+          { type: 'InternalIP', address: '198.51.100.35' },
+          { type: 'Hostname', address: 'n1' },
+        ],
+        conditions: [
+          { type: 'Ready', status: 'True' },
+          { type: 'NetworkUnavailable', status: 'True' },
+        ],
         images: [{ names: ['a'], sizeBytes: 1 }],
       },
     } as unknown as V1Node;

@@ -84,7 +84,11 @@ export function plan(s: Snapshot): Plan {
   for (const svc of s.services) {
     if (svc.ips.length === 0) continue;
     const d = decideAnnouncement({ ips: svc.ips, trafficPolicy: svc.trafficPolicy, endpoints: s.endpoints.get(svc.key) ?? [], nodes, config: s.config });
-    decisions.push(d.winner === null ? { key: svc.key, ips: svc.ips, winner: null, reason: d.reason === 'ipNotInPool' ? `ipNotInPool: ${d.message}` : (d.reason ?? 'none'), detail: d } : { key: svc.key, ips: svc.ips, winner: d.winner, detail: d });
+    decisions.push(
+      d.winner === null
+        ? { key: svc.key, ips: svc.ips, winner: null, reason: d.reason === 'ipNotInPool' ? `ipNotInPool: ${d.message}` : (d.reason ?? 'none'), detail: d }
+        : { key: svc.key, ips: svc.ips, winner: d.winner, detail: d },
+    );
     if (d.winner !== s.self) continue;
     for (const ip of svc.ips) {
       const h = announce.get(ip);

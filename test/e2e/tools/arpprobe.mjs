@@ -63,11 +63,14 @@ function end() {
   if (ended) return;
   ended = true;
   clearInterval(timer);
-  setTimeout(() => {
-    close();
-    port.close();
-    process.stdout.write(`${JSON.stringify(s)}\n`, () => process.exit(0));
-  }, Math.min(interval, 200));
+  setTimeout(
+    () => {
+      close();
+      port.close();
+      process.stdout.write(`${JSON.stringify(s)}\n`, () => process.exit(0));
+    },
+    Math.min(interval, 200),
+  );
 }
 process.on('SIGTERM', end);
 process.on('SIGINT', end);

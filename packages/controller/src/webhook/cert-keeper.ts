@@ -110,7 +110,10 @@ export class WebhookCertKeeper {
       if (code === 404 || code === 403) {
         // Not installed (the manifest's webhook objects not applied, so no RBAC either): nothing to inject.
         if (!this.#missingLogged) {
-          log.info({ op: 'webhookCert', configuration: configName, code }, 'no ValidatingWebhookConfiguration of that name (or no RBAC to read it): the webhook serves but nobody calls it; checking again every minute');
+          log.info(
+            { op: 'webhookCert', configuration: configName, code },
+            'no ValidatingWebhookConfiguration of that name (or no RBAC to read it): the webhook serves but nobody calls it; checking again every minute',
+          );
         }
         this.#missingLogged = true;
         return;

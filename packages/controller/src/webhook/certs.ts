@@ -184,7 +184,10 @@ export class WebhookCertificates {
     cert.serialNumber = serial();
     cert.validity.notBefore = new Date(now - 60_000); // a little slack for clock skew
     cert.validity.notAfter = new Date(now + this.#t.caValidityMs);
-    const name = [{ name: 'commonName', value: `ironlb-webhook-ca-${new Date(now).toISOString().slice(0, 10)}` }, { name: 'organizationName', value: 'ironlb' }];
+    const name = [
+      { name: 'commonName', value: `ironlb-webhook-ca-${new Date(now).toISOString().slice(0, 10)}` },
+      { name: 'organizationName', value: 'ironlb' },
+    ];
     cert.setSubject(name);
     cert.setIssuer(name);
     cert.setExtensions([

@@ -121,7 +121,10 @@ export function admit(req: AdmissionRequest, ctx: AdmissionContext): AdmissionVe
   const v = decide(req, ctx);
   if (v.allowed || req.operation !== 'UPDATE' || req.oldObject === undefined) return v;
   if (!isDeepStrictEqual(content(req.kind.kind, req.object), content(req.kind.kind, req.oldObject))) return v;
-  return verdict(true, undefined, [`only metadata changed, so this update is allowed; the ${req.kind.kind === 'ConfigMap' ? 'data' : 'spec'} is still not valid: ${v.message ?? 'refused'}`, ...v.warnings]);
+  return verdict(true, undefined, [
+    `only metadata changed, so this update is allowed; the ${req.kind.kind === 'ConfigMap' ? 'data' : 'spec'} is still not valid: ${v.message ?? 'refused'}`,
+    ...v.warnings,
+  ]);
 }
 
 function decide(req: AdmissionRequest, ctx: AdmissionContext): AdmissionVerdict {
@@ -138,7 +141,11 @@ function wrongNamespace(kind: string, ns: string | undefined, ctx: AdmissionCont
   return `${kind} objects are read in namespace ${quote(ctx.namespace)} only; ironlb would ignore this one in ${quote(ns ?? '')}`;
 }
 
-function poolInputs(pools: readonly IPAddressPoolObject[], replace: { name: string; object: unknown } | undefined, drop: string | undefined): { name: string; labels: Record<string, string>; spec: unknown; createdMs?: number }[] {
+function poolInputs(
+  pools: readonly IPAddressPoolObject[],
+  replace: { name: string; object: unknown } | undefined,
+  drop: string | undefined,
+): { name: string; labels: Record<string, string>; spec: unknown; createdMs?: number }[] {
   const out = pools
     .filter((p) => p.metadata?.name !== replace?.name && p.metadata?.name !== drop)
     .map((p) => ({ name: p.metadata?.name ?? '', labels: p.metadata?.labels ?? {}, spec: p.spec, createdMs: new Date(p.metadata?.creationTimestamp ?? 0).getTime() }));
@@ -155,13 +162,7 @@ function advInputs(ads: readonly L2AdvertisementObject[]): { name: string; label
 }
 
 /** The stranded Services of a change, and the verdict of the guard (refuse beats warn). */
-function strands(
-  next: Config,
-  ctx: AdmissionContext,
-  what: string,
-  allow: string | undefined,
-  where: { name: string; kind: 'configmap' | 'ipaddresspool' },
-): { errors: string[]; warnings: string[] } {
+function strands(next: Config, ctx: AdmissionContext, what: string, allow: string | undefined, where: { name: string; kind: 'configmap' | 'ipaddresspool' }): { errors: string[]; warnings: string[] } {
   if (ctx.config === undefined) return { errors: [], warnings: [] };
   const stranded = strandedBy(next, ctx.config, ctx.holders);
   if (stranded.length === 0) return { errors: [], warnings: [] };
@@ -222,7 +223,13 @@ function admitPool(req: AdmissionRequest, ctx: AdmissionContext): AdmissionVerdi
   const built = buildConfig({ legacy: ctx.legacy, previous: undefined, pools: poolInputs(ctx.pools, undefined, name), advertisements: advInputs(ctx.advertisements) });
   // A deleted pool's own annotation is gone with it: the allowance comes from the objects that stay.
   const other = ctx.pools.find((p) => p.metadata?.name !== name)?.metadata?.name;
-  const s = strands(built.config, ctx, `deleting IPAddressPool ${quote(name)}`, undefined, other !== undefined ? { name: other, kind: 'ipaddresspool' } : { name: ctx.configMapName, kind: 'configmap' });
+  const s = strands(
+    built.config,
+    ctx,
+    `deleting IPAddressPool ${quote(name)}`,
+    undefined,
+    other !== undefined ? { name: other, kind: 'ipaddresspool' } : { name: ctx.configMapName, kind: 'configmap' },
+  );
   return s.errors.length > 0 ? deny(s.errors) : verdict(true, undefined, s.warnings);
 }
 
@@ -269,7 +276,11 @@ function admitConfigMap(req: AdmissionRequest, ctx: AdmissionContext): Admission
   if (!ctx.synced) return verdict(true, undefined, warnings);
   const built = buildConfig({ legacy: parsed, previous: ctx.config, pools: poolInputs(ctx.pools, undefined, undefined), advertisements: advInputs(ctx.advertisements) });
   const lost = built.problems.filter((p) => p.kind === 'ConfigMap');
-  if (lost.length > 0) return deny(lost.flatMap((p) => p.errors).map((e) => `ConfigMap ${ctx.namespace}/${ctx.configMapName}: ${e}`), warnings);
+  if (lost.length > 0)
+    return deny(
+      lost.flatMap((p) => p.errors).map((e) => `ConfigMap ${ctx.namespace}/${ctx.configMapName}: ${e}`),
+      warnings,
+    );
   const s = strands(built.config, ctx, `this ConfigMap`, m.annotations?.[MAX_RELEASE_ANNOTATION], { name: ctx.configMapName, kind: 'configmap' });
   return s.errors.length > 0 ? deny(s.errors, warnings) : verdict(true, undefined, [...warnings, ...s.warnings]);
 }

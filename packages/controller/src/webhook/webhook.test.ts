@@ -91,7 +91,7 @@ void describe('admission decisions', { timeout: 20_000 }, () => {
     assert.match(del.warnings.join(), /no L2Advertisement covers pool\(s\) "a"/);
   });
 
-  void it('the legacy ConfigMap: parse errors and an empty config are refused with the controller\'s words', () => {
+  void it("the legacy ConfigMap: parse errors and an empty config are refused with the controller's words", () => {
     const cm = (text: string | undefined): unknown => ({ metadata: { name: 'config', namespace: NS }, data: text === undefined ? {} : { config: text } });
     const broken = admit(req('ConfigMap', 'UPDATE', cm('address-pools:\n- name: p\n  protocol: bgp\n  addresses: [198.51.100.0/28]\n')), ctx);
     assert.equal(broken.allowed, false);
@@ -131,12 +131,47 @@ void describe('admission decisions', { timeout: 20_000 }, () => {
     const brokenText = 'address-pools:\n- name: p\n  protocol: bgp\n  addresses: [198.51.100.0/28]\n';
     const meta = (o: unknown, m: Record<string, unknown>): unknown => ({ ...(o as object), metadata: { ...(o as { metadata: object }).metadata, ...m } });
     const cases: { name: string; kind: string; old: unknown; next: unknown; allowed: boolean; text: RegExp }[] = [
-      { name: 'label on an overlapping pool', kind: 'IPAddressPool', old: badPool, next: meta(badPool, { labels: { fixed: 'yes' } }), allowed: true, text: /^only metadata changed, so this update is allowed; the spec is still not valid: IPAddressPool "b": .*overlaps/ },
-      { name: 'finalizer removed from a terminating junk pool', kind: 'IPAddressPool', old: meta(junkPool, { finalizers: ['x/y'], deletionTimestamp: '2026-01-01T00:00:00Z' }), next: meta(junkPool, { finalizers: [], deletionTimestamp: '2026-01-01T00:00:00Z' }), allowed: true, text: /spec is still not valid: .*"banana" is not a CIDR/ },
-      { name: 'annotation on a bad advertisement', kind: 'L2Advertisement', old: badAdv, next: meta(badAdv, { annotations: { note: 'x' } }), allowed: true, text: /spec is still not valid: L2Advertisement "x": spec\.interfaces\[0\]/ },
-      { name: 'annotation on a broken ConfigMap', kind: 'ConfigMap', old: cm(brokenText), next: cm(brokenText, { annotations: { 'ironlb.io/max-ip-release': '3' } }), allowed: true, text: /data is still not valid: .*BGP mode is not supported/ },
+      {
+        name: 'label on an overlapping pool',
+        kind: 'IPAddressPool',
+        old: badPool,
+        next: meta(badPool, { labels: { fixed: 'yes' } }),
+        allowed: true,
+        text: /^only metadata changed, so this update is allowed; the spec is still not valid: IPAddressPool "b": .*overlaps/,
+      },
+      {
+        name: 'finalizer removed from a terminating junk pool',
+        kind: 'IPAddressPool',
+        old: meta(junkPool, { finalizers: ['x/y'], deletionTimestamp: '2026-01-01T00:00:00Z' }),
+        next: meta(junkPool, { finalizers: [], deletionTimestamp: '2026-01-01T00:00:00Z' }),
+        allowed: true,
+        text: /spec is still not valid: .*"banana" is not a CIDR/,
+      },
+      {
+        name: 'annotation on a bad advertisement',
+        kind: 'L2Advertisement',
+        old: badAdv,
+        next: meta(badAdv, { annotations: { note: 'x' } }),
+        allowed: true,
+        text: /spec is still not valid: L2Advertisement "x": spec\.interfaces\[0\]/,
+      },
+      {
+        name: 'annotation on a broken ConfigMap',
+        kind: 'ConfigMap',
+        old: cm(brokenText),
+        next: cm(brokenText, { annotations: { 'ironlb.io/max-ip-release': '3' } }),
+        allowed: true,
+        text: /data is still not valid: .*BGP mode is not supported/,
+      },
       { name: 'a spec change that is still invalid is refused', kind: 'IPAddressPool', old: badPool, next: pool('b', ['198.51.100.4/30']), allowed: false, text: /overlaps/ },
-      { name: 'an advertisement spec change that is invalid is refused', kind: 'L2Advertisement', old: badAdv, next: adv('x', { interfaces: ['eth/1'] }), allowed: false, text: /is not an interface name/ },
+      {
+        name: 'an advertisement spec change that is invalid is refused',
+        kind: 'L2Advertisement',
+        old: badAdv,
+        next: adv('x', { interfaces: ['eth/1'] }),
+        allowed: false,
+        text: /is not an interface name/,
+      },
       { name: 'a ConfigMap data change that is invalid is refused', kind: 'ConfigMap', old: cm(brokenText), next: cm(brokenText + '# edit\n'), allowed: false, text: /BGP mode is not supported/ },
       { name: 'a CREATE of an invalid object is refused', kind: 'IPAddressPool', old: undefined, next: badPool, allowed: false, text: /overlaps/ },
     ];
