@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { electionHash } from '@ironlb/core';
-import { type AnnouncePort, AnnouncementSet, type Clock, type ProbeOutcome, type Report, type WantedIP } from './announcements.js';
+import { type AnnouncePort, AnnouncementSet, type Clock, type ClusterView, type ProbeOutcome, type Report, type WantedIP } from './announcements.js';
 
 /** A manual clock: timers fire only in advance(). */
 class FakeClock implements Clock {
@@ -86,6 +86,8 @@ function setup(self: string): { set: AnnouncementSet; port: RecordingPort; clock
 }
 
 const want = (probeFirst = false, owners = ['ns/a']): Map<string, WantedIP> => new Map([[ip, { owners, electionIp: ip, probeFirst }]]);
+/** Gossip's view: `alive` members all healthy, and the election's handovers. */
+const view = (alive: ReadonlySet<string>, handover: ReadonlyMap<string, string> = new Map()): ClusterView => ({ alive, healthy: alive, handover });
 
 describe('AnnouncementSet', () => {
   it('announces and withdraws per owner, without probing when not asked', () => {
@@ -179,6 +181,110 @@ describe('AnnouncementSet', () => {
     low.port.take();
     low.set.reconcile(want());
     assert.deepEqual(low.port.take(), [`announce ${ip} ns/a`]);
+  });
+
+  it('a yielded IP the election gives us is checked at once: reclaimed when the peer is silent, kept while it answers (a partition)', async () => {
+    const [hi = '', lo = ''] = ranked;
+    const alone = new Set([lo]);
+    const low = setup(lo);
+    low.set.reconcile(want(), view(alone));
+    low.port.take();
+    // Partition: gossip says hi is dead, but it answers on the wire: we yield, one quick probe confirms it.
+    low.set.onClaim(ip, MAC[hi] ?? '');
+    assert.deepEqual(low.set.yielded(), new Map([[ip, hi]]));
+    low.port.take();
+    low.port.answers = [[MAC[hi] ?? '']];
+    low.set.reconcile(want(), view(alone));
+    await flush();
+    assert.deepEqual(low.port.take(), [`probe ${ip}`], 'one quick probe');
+    assert.deepEqual(low.set.yielded(), new Map([[ip, hi]]), 'the peer answers: the yield stands');
+    low.set.reconcile(want(), view(alone));
+    await flush();
+    assert.deepEqual(low.port.take(), [], 'checked once per situation');
+    // hi is heard again (still answering), then crashes for real: silent on the wire, reclaimed at once.
+    low.set.reconcile(want(), view(new Set([hi, lo])));
+    await flush();
+    assert.deepEqual(low.set.yielded(), new Map([[ip, hi]]));
+    low.port.answers = [[]];
+    const before = low.changes();
+    low.set.reconcile(want(), view(alone));
+    await flush();
+    assert.deepEqual(low.set.yielded(), new Map(), 'reclaimed long before the 3 s lease');
+    assert.equal(low.clock.now(), 0);
+    assert.ok(low.changes() > before, 'asks for a resync');
+    low.port.take();
+    low.set.reconcile(want(), view(alone));
+    assert.deepEqual(low.port.take(), [`announce ${ip} ns/a`]);
+  });
+
+  it('a claim from a peer gossip sees alive is a handover in progress: neither yield nor re-assert', () => {
+    const [hi = '', lo = ''] = ranked;
+    const both = new Set([hi, lo]);
+    for (const [self, other] of [
+      [lo, hi],
+      [hi, lo],
+    ] as const) {
+      const s = setup(self);
+      s.set.reconcile(want(), view(both));
+      s.port.take();
+      s.set.onClaim(ip, MAC[other] ?? '');
+      assert.deepEqual(s.port.take(), [], `${self} leaves it to the election`);
+      assert.deepEqual(s.set.yielded(), new Map());
+      assert.deepEqual(s.reports, []);
+    }
+  });
+
+  it('a claim left to the election is decided after all when gossip suspects its peer a moment later (a partition starting)', async () => {
+    const [hi = '', lo = ''] = ranked;
+    const both = new Set([hi, lo]);
+    const low = setup(lo);
+    low.set.reconcile(want(), view(both));
+    low.port.take();
+    low.set.onClaim(ip, MAC[hi] ?? '');
+    assert.deepEqual(low.port.take(), []);
+    // hi is suspected (still in the election's view, no longer healthy): the deferred claim decides.
+    low.port.answers = [[MAC[hi] ?? '']];
+    low.set.reconcile(want(), { alive: both, healthy: new Set([lo]), handover: new Map() });
+    await flush();
+    assert.deepEqual(low.set.yielded(), new Map([[ip, hi]]), 'yields to the higher-ranked peer');
+    assert.ok(low.port.take().includes(`withdraw ${ip} ns/a`));
+    const top = setup(hi);
+    top.set.reconcile(want(), view(both));
+    top.port.take();
+    top.set.onClaim(ip, MAC[lo] ?? '');
+    await top.clock.advance(4000);
+    top.set.reconcile(want(), { alive: both, healthy: new Set([hi]), handover: new Map() });
+    assert.deepEqual(top.port.take(), [], 'a claim older than 3 s is forgotten');
+  });
+
+  it('an IP the election gives to a live peer stays held until that peer claims it, at most the handover time', async () => {
+    const [hi = '', lo = ''] = ranked;
+    const both = new Set([hi, lo]);
+    const { set, port, clock } = setup(lo);
+    set.reconcile(want(), view(both));
+    port.take();
+    // hi (re)joined and wins: we keep answering while it probes, and let go at its first claim.
+    set.reconcile(new Map(), view(both, new Map([[ip, hi]])));
+    assert.deepEqual(port.take(), [], 'still held');
+    set.onClaim(ip, MAC[hi] ?? '');
+    assert.deepEqual(port.take(), [`withdraw ${ip} ns/a`]);
+    set.reconcile(new Map(), view(both, new Map([[ip, hi]])));
+    assert.deepEqual(port.take(), [], 'not held again');
+    // Ours again, then handed over to a peer that never claims it: withdrawn after the handover time.
+    set.reconcile(want(), view(both));
+    assert.deepEqual(port.take(), [`announce ${ip} ns/a`]);
+    set.reconcile(new Map(), view(both, new Map([[ip, hi]])));
+    await clock.advance(1900);
+    set.reconcile(new Map(), view(both, new Map([[ip, hi]])));
+    assert.deepEqual(port.take(), []);
+    await clock.advance(200);
+    set.reconcile(new Map(), view(both, new Map([[ip, hi]])));
+    assert.deepEqual(port.take(), [`withdraw ${ip} ns/a`]);
+    // Not handed to anyone (the Service went away): withdrawn at once.
+    set.reconcile(want(), view(both));
+    port.take();
+    set.reconcile(new Map(), view(both, new Map()));
+    assert.deepEqual(port.take(), [`withdraw ${ip} ns/a`]);
   });
 
   it('close withdraws everything and stops timers', async () => {

@@ -37,8 +37,11 @@ export interface AnnouncePort {
    * sees us and yields even if one frame is lost.
    */
   reassert(ip: string, against: 'peer' | 'foreign'): void;
-  /** Asks the segment who answers for `ip` (never rejects; nobody answering is `macs: []`). */
-  probe(ip: string): Promise<ProbeOutcome>;
+  /**
+   * Asks the segment who answers for `ip` (never rejects; nobody answering is `macs: []`);
+   * `quick`: a short probe (~150 ms) to check whether a peer is still there.
+   */
+  probe(ip: string, mode?: 'quick'): Promise<ProbeOutcome>;
 }
 
 /** Injected time. */
@@ -69,6 +72,16 @@ export type Report =
   | { readonly kind: 'reasserted'; readonly ip: string; readonly peer: string }
   | { readonly kind: 'reclaimed'; readonly ip: string };
 
+/** What gossip and the election say, for reconcile. */
+export interface ClusterView {
+  /** Members alive or suspect (the election's view). */
+  readonly alive: ReadonlySet<string>;
+  /** Members alive and not suspected. */
+  readonly healthy: ReadonlySet<string>;
+  /** IPs the election gives to another live member: ip → that member. */
+  readonly handover: ReadonlyMap<string, string>;
+}
+
 /** Options of AnnouncementSet. */
 export interface AnnouncementOptions {
   readonly self: string;
@@ -83,6 +96,8 @@ export interface AnnouncementOptions {
   readonly report: (r: Report) => void;
   /** How long one sighting of a higher-ranked peer keeps an IP yielded (default 3000 ms). */
   readonly yieldLeaseMs?: number;
+  /** How long a held IP the election gave to a live peer waits for that peer's claim (default 2000 ms). */
+  readonly handoverMs?: number;
   /** How often a yielded IP is probed to see the peer still answers (default 1000 ms). */
   readonly yieldProbeMs?: number;
   /** First re-probe of an address a foreign host holds (default 5000 ms, doubling to maxBlockedProbeMs). */
@@ -103,6 +118,14 @@ export class AnnouncementSet {
   #want = new Map<string, WantedIP>();
   #yieldTimer: unknown;
   #yieldProbes = new Map<string, unknown>();
+  /** Yielded IPs already re-checked in their current situation: ip → "peer alive|gone". */
+  readonly #yieldChecked = new Map<string, string>();
+  /** Held IPs the election gave to a live peer, kept until it claims them: ip → peer and timer. */
+  readonly #handovers = new Map<string, { peer: string; timer: unknown }>(); // timer undefined: ended
+  /** Members gossip sees alive and not suspected, as of the last reconcile (undefined: not given). */
+  #healthy: ReadonlySet<string> | undefined;
+  /** Claims left to the election because the claimant was healthy: ip → claimant and when. */
+  readonly #deferredClaims = new Map<string, { peer: string; mac: string; at: number }>();
   #closed = false;
 
   /** Creates an empty set; nothing is announced until reconcile(). */
@@ -133,25 +156,39 @@ export class AnnouncementSet {
     return [...this.#gates].filter(([, g]) => g.kind === 'probing').map(([ip]) => ip);
   }
 
-  /** Brings the announcements in line with what the election wants. */
-  reconcile(want: ReadonlyMap<string, WantedIP>): void {
+  /**
+   * Brings the announcements in line with what the election wants. `cluster` (gossip's view and
+   * the election's handovers): a yielded IP the election gives us is checked at once instead of
+   * at its lease's end (#checkYields), a held IP the election gives to a live peer is kept until
+   * that peer claims it (#holdForHandover), and a claim from a healthy peer is left to the election.
+   */
+  reconcile(want: ReadonlyMap<string, WantedIP>, cluster?: ClusterView): void {
     if (this.#closed) return;
     this.#want = new Map(want);
+    const alive = cluster?.alive;
+    const handover = cluster?.handover;
+    if (cluster !== undefined) {
+      this.#healthy = cluster.healthy;
+      this.#replayDeferredClaims();
+    }
     for (const ip of this.#yields.takeExpired()) this.#stopYieldProbe(ip);
-    // Forget gates and leases of IPs no longer wanted: a later want starts fresh.
+    // Forget gates of IPs no longer wanted: a later want starts fresh. A lease outlives a moment
+    // of not being wanted (unprobed, it runs out within the lease time): in an asymmetric gossip
+    // partition the peer flickers alive for a fraction of a second every rejoin, and a yield
+    // dropped then would be re-learnt through another split-brain round each time.
     for (const ip of [...this.#gates.keys()]) if (!want.has(ip)) this.#dropGate(ip);
     for (const ip of this.#yields.live().keys()) {
-      if (!want.has(ip)) {
-        this.#yields.clear(ip);
-        this.#stopYieldProbe(ip);
-      }
+      if (!want.has(ip)) this.#stopYieldProbe(ip);
+      else this.#startYieldProbe(ip);
     }
+    if (alive !== undefined) this.#checkYields(alive);
     const target = new Map<string, readonly string[]>();
     for (const [ip, w] of want) {
       if (this.#yields.isYielded(ip)) continue;
       if (!this.#held.has(ip) && !this.#passesGate(ip, w)) continue;
       target.set(ip, w.owners);
     }
+    this.#holdForHandover(target, handover ?? new Map<string, string>());
     const d = diffAnnouncements(this.#held, target);
     for (const { ip, owner } of d.withdraw) this.#o.port.withdraw(ip, owner);
     for (const { ip, owner } of d.announce) this.#o.port.announce(ip, owner, want.get(ip)?.interfaces ?? null);
@@ -168,15 +205,73 @@ export class AnnouncementSet {
     this.#armYieldTimer();
   }
 
+  /**
+   * IPs we hold that the election now gives to a live peer stay held until that peer claims them
+   * on the wire (its first gratuitous ARP / NA), at most `handoverMs`. A peer that just (re)started
+   * probes for ~0.5 s before its first announcement, and a withdraw at once would leave nobody
+   * answering ARP that long; answering together for the few ms between its claim and our
+   * withdraw is harmless (both forward to the Service).
+   */
+  #holdForHandover(target: Map<string, readonly string[]>, handover: ReadonlyMap<string, string>): void {
+    // A handover ends when the IP is ours again or goes to someone else; an ended one (claimed, or
+    // timed out) is not started again for the same peer.
+    for (const [ip, h] of [...this.#handovers]) if (target.has(ip) || handover.get(ip) !== h.peer) this.#endHandover(ip, true);
+    for (const [ip, peer] of handover) {
+      const owners = this.#held.get(ip);
+      if (target.has(ip)) continue;
+      let h = this.#handovers.get(ip);
+      if (h === undefined) {
+        if (owners === undefined) continue;
+        const timer = this.#o.clock.setTimeout(() => {
+          this.#endHandover(ip, false);
+          this.#o.onChange();
+        }, this.#o.handoverMs ?? 2000);
+        this.#handovers.set(ip, (h = { peer, timer }));
+      }
+      if (h.timer !== undefined && owners !== undefined) target.set(ip, [...owners]);
+    }
+  }
+
+  /** Stops the handover timer of `ip`; `forget`: drop the record too (else it stays, ended). */
+  #endHandover(ip: string, forget: boolean): void {
+    const h = this.#handovers.get(ip);
+    if (h === undefined) return;
+    if (h.timer !== undefined) this.#o.clock.clearTimeout(h.timer);
+    h.timer = undefined;
+    if (forget) this.#handovers.delete(ip);
+  }
+
   /** A frame on the wire claimed `ip` for `mac` (ARP reply, gratuitous ARP, NA). */
   onClaim(ip: string, mac: string): void {
     if (this.#closed) return;
     const m = mac.toLowerCase();
+    const handover = this.#handovers.get(ip);
+    if (handover?.timer !== undefined && this.#o.peerOfMac(m) === handover.peer) {
+      // The new owner answers: let go now.
+      this.#endHandover(ip, false);
+      for (const owner of this.#held.get(ip) ?? []) this.#o.port.withdraw(ip, owner);
+      this.#held.delete(ip);
+      this.#heldIfaces.delete(ip);
+      this.#o.onChange();
+      return;
+    }
     const yieldedTo = this.#yields.peerOf(ip);
     if (yieldedTo !== undefined) {
       if (this.#o.peerOfMac(m) === yieldedTo) this.#yields.renew(ip, yieldedTo);
       return;
     }
+    // A claim from a peer gossip sees healthy is a handover in progress (both processed the same
+    // change, one a few ms before the other): the election over one shared membership decides,
+    // not the wire. Yielding or re-asserting here would race it, and a yield would then hold the
+    // IP dark until its lease ran out. The wire rule is for peers we cannot hear (a partition);
+    // the claim is kept for a moment, because the wire rate-limits claims and gossip may suspect
+    // that peer a few ms later (a partition starting), and then it is decided after all.
+    const claimant = this.#o.peerOfMac(m);
+    if (claimant !== undefined && claimant !== this.#o.self && this.#healthy?.has(claimant) === true) {
+      this.#deferredClaims.set(ip, { peer: claimant, mac: m, at: this.#o.clock.now() });
+      return;
+    }
+    this.#deferredClaims.delete(ip);
     const ctx: ClaimContext = {
       self: this.#o.self,
       selfMacs: this.#o.selfMacs(),
@@ -215,6 +310,7 @@ export class AnnouncementSet {
     this.#held.clear();
     for (const ip of [...this.#gates.keys()]) this.#dropGate(ip);
     for (const ip of [...this.#yieldProbes.keys()]) this.#stopYieldProbe(ip);
+    for (const ip of [...this.#handovers.keys()]) this.#endHandover(ip, true);
     if (this.#yieldTimer !== undefined) this.#o.clock.clearTimeout(this.#yieldTimer);
   }
 
@@ -309,6 +405,56 @@ export class AnnouncementSet {
       ip,
       this.#o.clock.setTimeout(() => void tick(), every),
     );
+  }
+
+  /**
+   * A yielded IP that the election gives us is checked with one quick probe at once, and again
+   * whenever gossip's verdict on the peer changes, instead of waiting for the lease to run out
+   * (up to 3 s after the peer was last seen answering, all that time with the VIP dark):
+   *  - the peer was declared dead (it crashed, or its link was cut): it no longer answers;
+   *  - the peer is alive but the election moved the IP to us (its endpoint went away, a drain):
+   *    it withdrew and no longer answers.
+   * Silent: the yield ends and we announce. Still answering (a gossip partition, or views that
+   * disagree for a moment): the lease is renewed and the yield stands, checked once per situation.
+   */
+  /** Deferred claims whose peer gossip no longer sees healthy (within 3 s) are decided now. */
+  #replayDeferredClaims(): void {
+    const now = this.#o.clock.now();
+    for (const [ip, c] of [...this.#deferredClaims]) {
+      if (now - c.at > 3000 || !this.#held.has(ip)) {
+        this.#deferredClaims.delete(ip);
+        continue;
+      }
+      if (this.#healthy?.has(c.peer) === true) continue;
+      this.#deferredClaims.delete(ip);
+      this.onClaim(ip, c.mac);
+    }
+  }
+
+  #checkYields(alive: ReadonlySet<string>): void {
+    for (const ip of [...this.#yieldChecked.keys()]) if (this.#yields.peerOf(ip) === undefined) this.#yieldChecked.delete(ip);
+    for (const [ip, peer] of this.#yields.live()) {
+      if (!this.#want.has(ip)) continue;
+      const situation = `${peer} ${alive.has(peer) ? 'alive' : 'gone'}`;
+      if (this.#yieldChecked.get(ip) === situation) continue;
+      this.#yieldChecked.set(ip, situation);
+      void this.#verifyYield(ip, peer);
+    }
+  }
+
+  async #verifyYield(ip: string, peer: string): Promise<void> {
+    const out = await this.#o.port.probe(ip, 'quick');
+    if (this.#closed || this.#yields.peerOf(ip) !== peer) return;
+    if (out.macs.some((m) => this.#o.peerOfMac(m.toLowerCase()) === peer)) {
+      this.#yields.renew(ip, peer);
+      return;
+    }
+    this.#yields.clear(ip);
+    this.#stopYieldProbe(ip);
+    this.#yieldChecked.delete(ip);
+    this.#o.report({ kind: 'reclaimed', ip });
+    this.#armYieldTimer();
+    this.#o.onChange();
   }
 
   #stopYieldProbe(ip: string): void {

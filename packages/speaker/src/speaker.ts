@@ -392,8 +392,9 @@ export class Speaker {
         if (against === 'peer') a.reannounce(ip);
         else a.reassert(ip);
       },
-      probe: async (ip) => {
-        const r = await a.probe(ip).catch(() => undefined);
+      probe: async (ip, mode) => {
+        // 'quick': is a peer we yield to still there? Two probes 50 ms apart, 100 ms of listening.
+        const r = await a.probe(ip, mode === 'quick' ? { count: 2, intervalMs: 50, waitMs: 100 } : {}).catch(() => undefined);
         return { macs: r?.conflict ? [r.conflict.mac] : [] };
       },
       close: () => a.close(),
@@ -424,6 +425,18 @@ export class Speaker {
     if (n === undefined) return undefined;
     const addresses = (n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').map((a) => a.address);
     return { name, addresses };
+  }
+
+  /** Members gossip sees alive and does not suspect. */
+  #healthy(): Set<string> {
+    const ml = this.#ml;
+    if (ml === undefined) return new Set();
+    return new Set(
+      ml
+        .members()
+        .filter((m) => m.state === 'alive')
+        .map((m) => m.name),
+    );
   }
 
   #live(): Set<string> {
@@ -610,7 +623,13 @@ export class Speaker {
     const elected = new Set<string>();
     for (const d of p.decisions) for (const ip of d.ips) if (d.winner !== null || this.#electedIPs.has(ip)) elected.add(ip);
     this.#electedIPs = elected;
-    set.reconcile(want);
+    // Held IPs the election moved to a live peer: kept until that peer claims them (a handover).
+    const handover = new Map<string, string>();
+    for (const d of p.decisions) {
+      if (d.winner === null || d.winner === this.#o.nodeName || !alive.has(d.winner)) continue;
+      for (const ip of d.ips) handover.set(ip, d.winner);
+    }
+    set.reconcile(want, { alive, healthy: this.#healthy(), handover });
     this.#syncAnnouncedMetric();
     this.#sweepL2Records(alive);
     this.metrics.resyncSeconds.set((performance.now() - t0) / 1000);
