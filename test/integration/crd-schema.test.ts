@@ -64,6 +64,11 @@ describe('ironlb.io CRD schemas on a real API server', { timeout: 180_000 }, () 
     { name: 'multicast', spec: { addresses: ['224.0.0.5'] }, message: /spec\.addresses\[0\]: .*"224\.0\.0\.5" is a loopback, link-local, multicast/ },
     { name: 'IPv6 link-local', spec: { addresses: ['fe80::/64'] }, message: /spec\.addresses\[0\]: .*"fe80::\/64" is a loopback/ },
     { name: 'IPv4-mapped IPv6', spec: { addresses: ['::ffff:198.51.100.1'] }, message: /IPv4-mapped IPv6 is not allowed/ },
+    {
+      name: 'leading zeros (no mapped-address hint)',
+      spec: { addresses: ['198.51.100.010'] },
+      message: /"198\.51\.100\.010" is not a CIDR, a start-end range or an IP address \(no leading zeros, spaces or zones\)/,
+    },
     { name: 'no addresses', spec: { autoAssign: true }, message: /spec\.addresses: Required value/ },
     { name: 'empty addresses', spec: { addresses: [] }, message: /spec\.addresses: Invalid value: .*should have at least 1 items/ },
     {

@@ -153,6 +153,11 @@ void describe('allocator scenarios', { timeout: 60_000 }, () => {
       { name: 'buggy IP refused', allocate: svc('s11', { requestedIPs: ['10.0.3.0'] }), want: { reason: 'buggyIP', message: /10\.0\.3\.0 .*avoid-buggy-ips/ } },
       { name: 'bad IP text', allocate: svc('s11', { requestedIPs: ['10.0.0.300'] }), want: { reason: 'invalidIP', message: /"10\.0\.0\.300" is not a valid IP/ } },
       {
+        name: 'IPv4-mapped IPv6 requested',
+        allocate: svc('s11', { requestedIPs: ['::ffff:10.0.0.2'] }),
+        want: { reason: 'invalidIP', message: /IPv4-mapped IPv6 address: request the IPv4 form 10\.0\.0\.2/ },
+      },
+      {
         name: 'requested IP outside requested pool',
         allocate: svc('s11', { requestedIPs: ['10.0.0.2'], requestedPool: 'b' }),
         want: { reason: 'requestedIPPoolConflict', message: /requested IP 10\.0\.0\.2 is in pool "a", not in the requested pool "b"/ },

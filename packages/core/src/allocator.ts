@@ -525,6 +525,12 @@ export class Allocator {
     for (const t of texts) {
       const ip = parseIP(t.trim());
       if (ip === null) return fail('invalidIP', `${quote(t)} is not a valid IP address`, { ip: t.slice(0, 64) });
+      // As in pools: one address, one spelling. MetalLB's To4() would quietly hand out the IPv4
+      // address, so status would not show what was asked for.
+      if (ip.family === 'ipv6' && ip.value >> 32n === 0xffffn) {
+        const v4 = formatIP({ family: 'ipv4', value: ip.value & 0xffffffffn });
+        return fail('invalidIP', `${quote(t)} is an IPv4-mapped IPv6 address: request the IPv4 form ${v4}`, { ip: t.slice(0, 64) });
+      }
       ips.push(ip);
     }
     const fam = checkServiceFamilies(svc);
