@@ -7,7 +7,7 @@
 // one file takes 0.2–0.3 s and ~73 MB (measured with the speaker). Start time is failover time
 // when every speaker restarts at once, and the speaker runs on every node. The image ships only
 // these files (no node_modules), and the lab and cluster tests run exactly them.
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -42,6 +42,12 @@ for (const t of targets) {
     legalComments: 'linked',
     logLevel: 'warning',
   });
-  if (t.addon) copyFileSync(join(root, 'packages/layer2/build/ironlb_packet.node'), join(dirname(outfile), 'ironlb_packet.node'));
+  if (t.addon) {
+    // Copy, then rename over the old file: a running speaker has the old one mapped, and writing
+    // into it in place (copyFile truncates) kills that process with SIGBUS.
+    const target = join(dirname(outfile), 'ironlb_packet.node');
+    copyFileSync(join(root, 'packages/layer2/build/ironlb_packet.node'), `${target}.${process.pid}.tmp`);
+    renameSync(`${target}.${process.pid}.tmp`, target);
+  }
   console.log(`bundle: ${t.out}`);
 }

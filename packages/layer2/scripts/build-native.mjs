@@ -8,7 +8,7 @@
 // Exits non-zero with one clear line on failure; node-gyp's own output goes to stderr only
 // when it fails, so a green build stays quiet.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -45,5 +45,9 @@ if (res.status !== 0) {
 const built = join(nativeDir, 'build', 'Release', 'ironlb_packet.node');
 if (!existsSync(built)) fail(`node-gyp succeeded but ${built} is missing`);
 mkdirSync(outDir, { recursive: true });
-copyFileSync(built, join(outDir, 'ironlb_packet.node'));
+// Copy, then rename over the old file: a running speaker has the old one mapped, and writing
+// into it in place (copyFile truncates) kills that process with SIGBUS.
+const target = join(outDir, 'ironlb_packet.node');
+copyFileSync(built, `${target}.${process.pid}.tmp`);
+renameSync(`${target}.${process.pid}.tmp`, target);
 process.stdout.write(`build-native: built ${join(outDir, 'ironlb_packet.node')}\n`);
