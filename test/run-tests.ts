@@ -83,11 +83,17 @@ function main(): void {
   // test ends even if a handle leaked, and the whole run has a deadline.
   const perTestMs = Number(process.env['IRONLB_TEST_TIMEOUT_MS'] ?? 900_000);
   const totalMs = Number(process.env['IRONLB_TEST_DEADLINE_MS'] ?? 75 * 60_000);
-  // `test:unit` reports line/branch/function coverage (node:test's own, through tsx's source maps).
-  // Not in the other phases: the runner hands NODE_V8_COVERAGE to child processes, and every
+  // `test:unit` reports statement/branch/function/line coverage of the package sources with c8
+  // (node:test's own coverage fails on Node 20 with tsx's source maps). Not in the other phases:
+  // coverage is collected through NODE_V8_COVERAGE, which every child process inherits, and each
   // speaker and controller a lab test starts would then write coverage data as it runs.
-  const coverage = what === 'unit' ? ['--experimental-test-coverage', '--enable-source-maps'] : [];
-  run(process.execPath, ['--import', 'tsx', '--test', ...coverage, '--test-reporter=spec', '--test-concurrency=1', `--test-timeout=${perTestMs}`, '--test-force-exit', ...files], totalMs);
+  const nodeArgs = ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', `--test-timeout=${perTestMs}`, '--test-force-exit', ...files];
+  if (what === 'unit') {
+    const c8 = join(root, 'node_modules/.bin/c8');
+    run(c8, ['--reporter=text', '--reporter=text-summary', '--include', 'packages/*/src/**', '--exclude', '**/*.test.ts', process.execPath, ...nodeArgs], totalMs);
+  } else {
+    run(process.execPath, nodeArgs, totalMs);
+  }
 }
 
 main();
