@@ -153,7 +153,41 @@ export class Memberlist {
       allowPlaintext: opts.keyring !== undefined && opts.requireEncryption === false,
       advertise,
       stopped,
+      heardFromFailed: (name) => this.heardFromFailed(name),
     });
+  }
+
+  /** When each failed member last got an early push/pull from heardFromFailed (ms, our clock). */
+  private readonly healAttempts = new Map<string, number>();
+
+  /**
+   * A member we hold failed is pinging us: its side of a partition (a link cut, a firewall) is
+   * back. Its own view of us may be fine, so nothing tells it that we hold it dead, and the
+   * "dead" broadcasts were used up while the link was down; without help the heal waits for the
+   * reconnect loop (seconds) while we keep a live member out of every election. One push/pull now
+   * tells it, it refutes, and both views agree again within a round trip. At most once per second
+   * per member, and only for members in the failed list (authenticated pings only reach here).
+   */
+  private heardFromFailed(name: string): void {
+    const f = this.table.failed.get(name);
+    if (f === undefined || this.stopped) return;
+    const now = this.clock.now();
+    const last = this.healAttempts.get(name);
+    if (last !== undefined && now - last < 1000) return;
+    this.healAttempts.set(name, now);
+    if (this.healAttempts.size > this.limits.maxMembers) this.healAttempts.delete(this.healAttempts.keys().next().value as string);
+    void (async () => {
+      try {
+        await this.wire.pushPull(f.addr, false);
+        this.log.info({ op: 'reconnect', node: name }, 'a failed member pinged us: pushed our state to it');
+        if (this.table.nodes.get(name)?.state !== 'alive') {
+          await this.sleep(Math.max(this.timing.gossipInterval * 2, this.timing.probeInterval));
+          if (!this.stopped) await this.wire.pushPull(f.addr, false);
+        }
+      } catch (err) {
+        this.log.debug({ op: 'reconnect', node: name, err: String(err) }, 'push/pull with a failed member that pinged us failed');
+      }
+    })();
   }
 
   // ---------------------------------------------------------------- lifecycle

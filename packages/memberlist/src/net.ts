@@ -47,6 +47,8 @@ export interface WireHost {
   readonly allowPlaintext: boolean;
   advertise(): { addrBytes: Uint8Array; port: number };
   stopped(): boolean;
+  /** A member we hold failed pinged us (authenticated): it is up again; see Memberlist.heardFromFailed. */
+  heardFromFailed?(name: string): void;
 }
 
 /** A read that ran out of time (counted as `streamTimeout`). */
@@ -184,6 +186,16 @@ export class Wire {
       for (const d of opened.drops) h.counters.drop(d);
       if (opened.messages.length > 0) h.health.lastPacketAt = h.clock.now();
       for (const m of opened.messages) this.handleMessage(m, from);
+      // Gossip from a member we hold failed (both sides may hold the other dead, and then nobody
+      // pings): its link is back. Matched by source address; few members are ever failed at once.
+      if (opened.messages.length > 0 && h.table.failed.size > 0 && h.table.failed.size <= 64 && h.heardFromFailed !== undefined) {
+        for (const [name, f] of h.table.failed) {
+          if (f.addr.addr === from.addr && f.addr.port === from.port && h.table.nodes.get(name)?.state !== 'alive') {
+            h.heardFromFailed(name);
+            break;
+          }
+        }
+      }
     } catch (err) {
       h.warn.error('packetError', { op: 'packet', err: err instanceof Error ? (err.stack ?? err.message) : String(err) }, 'internal error handling a packet');
     }
@@ -234,6 +246,7 @@ export class Wire {
     const to = this.replyAddress(p, from);
     const node = p.sourceNode !== undefined ? h.table.nodes.get(p.sourceNode) : undefined;
     this.sendMsg(to, encodeMessage({ type: MsgType.ackResp, body: { seqNo: p.seqNo, payload: EMPTY } }), node);
+    if (node !== undefined && node.name !== h.name && node.state !== 'alive' && node.state !== 'suspect') h.heardFromFailed?.(node.name);
   }
 
   private handleIndirectPing(ind: IndirectPingReq, from: Address): void {
