@@ -39,7 +39,7 @@ export interface AnnouncePort {
   reassert(ip: string, against: 'peer' | 'foreign'): void;
   /**
    * Asks the segment who answers for `ip` (never rejects; nobody answering is `macs: []`);
-   * `quick`: a short probe (~150 ms) to check whether a peer is still there.
+   * `quick`: a short probe (~80 ms) to check whether a peer is still there.
    */
   probe(ip: string, mode?: 'quick'): Promise<ProbeOutcome>;
 }
@@ -394,8 +394,20 @@ export class AnnouncementSet {
         return;
       }
       const out = await this.#o.port.probe(ip);
-      if (out.macs.some((m) => this.#o.peerOfMac(m.toLowerCase()) === peer)) this.#yields.renew(ip, peer);
       if (this.#closed || !this.#yieldProbes.has(ip)) return;
+      if (out.macs.some((m) => this.#o.peerOfMac(m.toLowerCase()) === peer)) this.#yields.renew(ip, peer);
+      else if (this.#want.has(ip) && this.#yields.peerOf(ip) === peer) {
+        // A whole probe (three requests) and no answer from the peer: it is gone. Waiting out the
+        // lease would keep the VIP dark up to 3 s longer. If it was only a lost answer, its next
+        // claim makes us yield again.
+        this.#yields.clear(ip);
+        this.#yieldProbes.delete(ip);
+        this.#yieldChecked.delete(ip);
+        this.#o.report({ kind: 'reclaimed', ip });
+        this.#armYieldTimer();
+        this.#o.onChange();
+        return;
+      }
       this.#yieldProbes.set(
         ip,
         this.#o.clock.setTimeout(() => void tick(), every),
@@ -434,7 +446,11 @@ export class AnnouncementSet {
   #checkYields(alive: ReadonlySet<string>): void {
     for (const ip of [...this.#yieldChecked.keys()]) if (this.#yields.peerOf(ip) === undefined) this.#yieldChecked.delete(ip);
     for (const [ip, peer] of this.#yields.live()) {
-      if (!this.#want.has(ip)) continue;
+      if (!this.#want.has(ip)) {
+        // Not ours now (the peer is back in the election): the next time it is, check again.
+        this.#yieldChecked.delete(ip);
+        continue;
+      }
       const situation = `${peer} ${alive.has(peer) ? 'alive' : 'gone'}`;
       if (this.#yieldChecked.get(ip) === situation) continue;
       this.#yieldChecked.set(ip, situation);
