@@ -183,9 +183,18 @@ describe('ironlb on a real cluster', { timeout: 30 * 60_000 }, () => {
               .map(([ft, why]) => `${why} at ${rel(ft)}`)
               .join(', ')} (${marks.map(([m, mt]) => `${m} ${rel(mt)}`).join(', ')})`
           : '';
-      t.diagnostic(`probe: ${r.ok} answered, ${r.fail} failed, probe stalled ${r.maxLagMs} ms at most${failed}`);
+      // Every restart of the announcing node's speaker moves the VIP twice (to a peer on SIGTERM,
+      // back once the new speaker is ready). A connection open at the instant its packets switch
+      // node is reset by the new node, which has no state for it (kube-proxy's conntrack is per
+      // node; MetalLB has the same): that is the one failure L2 failover cannot avoid. Requests
+      // that are refused, time out or find nobody answering are never acceptable.
+      const moves = probe.changes.filter(([ct]) => ct >= t0).length;
+      const resets = probe.failures.filter(([, why]) => why === 'ECONNRESET').length;
+      const summary = `probe: ${r.ok} answered, ${r.fail} failed (${resets} reset in flight), ${moves} moves of the VIP, probe stalled ${r.maxLagMs} ms at most${failed}`;
+      t.diagnostic(summary);
       assert.ok(r.ok > 100, 'the probe ran');
-      assert.equal(r.fail, 0, 'no request failed during the rollouts');
+      assert.equal(r.fail - resets, 0, `no request failed during the rollouts (${summary})`);
+      assert.ok(resets <= Math.max(1, Math.floor(moves / 2)), `at most one in-flight connection reset per restart of the announcing speaker (${summary})`);
     }
     c.kubectl(['-n', 'ironlb-system', 'set', 'image', 'ds/speaker', `speaker=${IRONLB_IMAGE}`]);
     waitIronlbReady(c);

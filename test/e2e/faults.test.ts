@@ -301,7 +301,12 @@ describe('faults: the VIP stays up, answered by one MAC', { timeout: 900_000 }, 
     await sleep(1000);
     const r = await probe.stop();
     assert.ok(r.sent > 100, 'the probe ran');
-    assert.equal(r.failed, 0, `failed probes: ${JSON.stringify(r.failures)}`);
+    // The announcing node's restart moves the VIP away and back; a connection open at the instant
+    // of a move is reset by the node that has no socket for it (the one loss L2 failover cannot
+    // avoid). Nothing may be refused, time out or go unanswered.
+    const moves = r.changes.length - 1;
+    assert.equal(r.failed - r.resets, 0, `failed probes other than in-flight resets: ${JSON.stringify(r)}`);
+    assert.ok(r.resets <= Math.max(1, Math.floor(moves / 2)), `at most one in-flight reset per restart of the announcing speaker: ${JSON.stringify(r)}`);
     await h.sole(vip, h.order(vip)[0]);
   });
 });

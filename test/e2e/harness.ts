@@ -250,6 +250,8 @@ export interface HttpProbeResult {
   sent: number;
   ok: number;
   failed: number;
+  /** Failures that were a connection reset (counted in `failed` too). */
+  resets: number;
   byBody: Record<string, number>;
   /** Failure windows: [firstMs, lastMs, count], times since the prober started. */
   failures: [number, number, number][];

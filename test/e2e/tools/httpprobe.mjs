@@ -2,7 +2,8 @@
 //   node httpprobe.mjs URL INTERVAL_MS TIMEOUT_MS MAX_DURATION_MS
 // Starts a GET every INTERVAL_MS on a new connection (so it follows ARP changes), each with its
 // own TIMEOUT_MS. On SIGTERM (or after MAX_DURATION_MS) it prints one JSON summary line:
-// {sent, ok, failed, byBody: {body: n}, failures: [[startMs, endMs, count]], changes: [[ms, body]]}.
+// {sent, ok, failed, resets, byBody: {body: n}, failures: [[startMs, endMs, count]], changes: [[ms, body]]}.
+// `resets`: failures that were a connection reset (ECONNRESET), counted among `failed`.
 // Times are milliseconds since the prober started.
 import http from 'node:http';
 
@@ -12,7 +13,7 @@ const timeout = Number(timeoutArg ?? 1000);
 const maxDuration = Number(durationArg ?? 900_000);
 const t0 = performance.now();
 const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
-const s = { sent: 0, ok: 0, failed: 0, byBody: {}, failures: [], changes: [] };
+const s = { sent: 0, ok: 0, failed: 0, resets: 0, byBody: {}, failures: [], changes: [] };
 let last = '';
 let inflight = 0;
 
@@ -48,7 +49,10 @@ function once() {
     res.on('error', () => finish(undefined));
   });
   req.on('timeout', () => req.destroy(new Error('timeout')));
-  req.on('error', () => finish(undefined));
+  req.on('error', (err) => {
+    if (!done && err?.code === 'ECONNRESET') s.resets++;
+    finish(undefined);
+  });
 }
 
 const timer = setInterval(once, interval);
