@@ -725,7 +725,7 @@ export class Controller {
           cause.cm,
           'Warning',
           'IPsReleased',
-          `this config took the IPs away from ${stranded.length} Service(s) (${stranded.slice(0, 5).join(', ')}${stranded.length > 5 ? ', …' : ''}); they get new IPs`,
+          `this config took the IPs away from ${stranded.length} Service(s) (${stranded.slice(0, 5).join(', ')}${stranded.length > 5 ? ', …' : ''}); each gets a new IP if it can (see its Events)`,
         );
       }
       for (const w of cause.legacy.warnings.slice(0, 10)) {
@@ -735,7 +735,7 @@ export class Controller {
     } else if (stranded.length > 0) {
       const objects = new Set((this.#objects.informers?.pools.list() ?? []).map((p) => p.metadata?.name ?? ''));
       for (const [pool, keys] of [...releasedFrom].slice(0, 10)) {
-        const message = `this change took the IPs away from ${keys.length} Service(s) (${keys.slice(0, 5).join(', ')}${keys.length > 5 ? ', …' : ''}); they get new IPs`;
+        const message = `this change took the IPs away from ${keys.length} Service(s) (${keys.slice(0, 5).join(', ')}${keys.length > 5 ? ', …' : ''}); each gets a new IP if it can (see its Events)`;
         // The pool that held them (changed or deleted); a ConfigMap pool no object names: the changed pools.
         const targets = pool !== '' && (objects.has(pool) || changedPools.includes(pool)) ? [pool] : changedPools.slice(0, 10);
         for (const p of targets) this.#objectEvent('IPAddressPool', p, 'Warning', 'IPsReleased', message);

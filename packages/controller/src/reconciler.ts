@@ -141,7 +141,7 @@ export class ServiceReconciler {
       if (r.ok) current = r.allocation;
       else if (r.failure.reason !== 'requestMismatch' && !isTerminating(svc)) {
         // Not a user's change of request: the IP became invalid (pool shrunk, conflict). Say so.
-        this.#port.event(svc, 'Warning', 'ClearAssignment', `current IP ${ingress.join(', ')} cannot be kept (${r.failure.message}); assigning a new one`);
+        this.#port.event(svc, 'Warning', 'ClearAssignment', `current IP ${ingress.join(', ')} cannot be kept (${r.failure.message}); a new one is allocated if possible`);
       }
     }
     if (isTerminating(svc)) {

@@ -222,6 +222,14 @@ address-pools:
       grab.problems.map((p) => [p.name, p.keptPrevious]),
       [['b', true]],
     );
+    // Then a (in force, unchanged addresses) gets a label, and b is older: a still keeps its
+    // addresses (a metadata edit never costs a pool its precedence), b still its old version.
+    const labelled = buildConfig({
+      pools: [{ ...pool('a', ['198.51.100.64/28'], {}, 50), labels: { team: 'web' } }, pool('b', ['198.51.100.64/27'], {}, 0)],
+      advertisements: [],
+      previous: grab.config,
+    });
+    assert.deepEqual(summary(labelled.config), ['a(crd):198.51.100.64/28', 'b(crd):198.51.100.80/28']);
   });
 
   void it('advertisements: a broken one keeps its version in force; one naming a missing pool warns', () => {

@@ -381,14 +381,19 @@ export function buildConfig(input: BuildInput): BuildResult {
   }
 
   // Acceptance order: what is in force unchanged, then the ConfigMap's, then new objects, oldest first.
-  const established = (c: Candidate): boolean => {
+  // Precedence over contested addresses: 0 a pool in force whose addresses did not change (its
+  // labels, autoAssign or serviceAllocation may have: a metadata edit must not cost a pool its
+  // addresses), 1 a pool in force that was edited (its previous version still holds the
+  // addresses it had), 2 everything not in force.
+  const established = (c: Candidate): number => {
     const prev = previousPools.get(c.name);
+    if (prev === undefined) return 2;
     const first = c.versions[0];
-    return prev !== undefined && first !== undefined && c.errors === undefined && poolKey(prev) === poolKey(first);
+    return first !== undefined && c.errors === undefined && sameAddresses(prev, first) ? 0 : 1;
   };
   const ordered = [...candidates.values()].sort((a, b) => {
-    const ea = established(a) ? 0 : 1;
-    const eb = established(b) ? 0 : 1;
+    const ea = established(a);
+    const eb = established(b);
     if (ea !== eb) return ea - eb;
     const la = a.fromObject ? 1 : 0;
     const lb = b.fromObject ? 1 : 0;

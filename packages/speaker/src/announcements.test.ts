@@ -218,6 +218,20 @@ describe('AnnouncementSet', () => {
     assert.deepEqual(low.port.take(), [`announce ${ip} ns/a`]);
   });
 
+  it('a yield to a peer gossip sees healthy ends at once when the election gives us the IP (the peer is handing it over)', () => {
+    const [hi = '', lo = ''] = ranked;
+    const low = setup(lo);
+    low.set.reconcile(want(), view(new Set([lo])));
+    low.port.take();
+    low.set.onClaim(ip, MAC[hi] ?? '');
+    assert.deepEqual(low.set.yielded(), new Map([[ip, hi]]));
+    low.port.take();
+    low.port.answers = [[MAC[hi] ?? '']];
+    low.set.reconcile(want(), view(new Set([hi, lo])));
+    assert.deepEqual(low.set.yielded(), new Map());
+    assert.deepEqual(low.port.take(), [`announce ${ip} ns/a`], 'announced without waiting for the peer to fall silent');
+  });
+
   it('a claim from a peer gossip sees alive is a handover in progress: neither yield nor re-assert', () => {
     const [hi = '', lo = ''] = ranked;
     const both = new Set([hi, lo]);

@@ -451,6 +451,16 @@ export class AnnouncementSet {
         this.#yieldChecked.delete(ip);
         continue;
       }
+      if (this.#healthy?.has(peer) === true) {
+        // The peer is healthy in gossip and the election, over that shared view, gives the IP to
+        // us: it is handing the IP over (it keeps answering until our claim), so its answers are
+        // no reason to wait. Yielding here would deadlock with its handover until a timeout.
+        this.#yields.clear(ip);
+        this.#stopYieldProbe(ip);
+        this.#yieldChecked.delete(ip);
+        this.#o.report({ kind: 'reclaimed', ip });
+        continue;
+      }
       const situation = `${peer} ${alive.has(peer) ? 'alive' : 'gone'}`;
       if (this.#yieldChecked.get(ip) === situation) continue;
       this.#yieldChecked.set(ip, situation);
