@@ -400,12 +400,7 @@ export class AnnouncementSet {
         // A whole probe (three requests) and no answer from the peer: it is gone. Waiting out the
         // lease would keep the VIP dark up to 3 s longer. If it was only a lost answer, its next
         // claim makes us yield again.
-        this.#yields.clear(ip);
-        this.#yieldProbes.delete(ip);
-        this.#yieldChecked.delete(ip);
-        this.#o.report({ kind: 'reclaimed', ip });
-        this.#armYieldTimer();
-        this.#o.onChange();
+        this.#endYield(ip, true);
         return;
       }
       this.#yieldProbes.set(
@@ -455,10 +450,7 @@ export class AnnouncementSet {
         // The peer is healthy in gossip and the election, over that shared view, gives the IP to
         // us: it is handing the IP over (it keeps answering until our claim), so its answers are
         // no reason to wait. Yielding here would deadlock with its handover until a timeout.
-        this.#yields.clear(ip);
-        this.#stopYieldProbe(ip);
-        this.#yieldChecked.delete(ip);
-        this.#o.report({ kind: 'reclaimed', ip });
+        this.#endYield(ip, false);
         continue;
       }
       const situation = `${peer} ${alive.has(peer) ? 'alive' : 'gone'}`;
@@ -475,10 +467,19 @@ export class AnnouncementSet {
       this.#yields.renew(ip, peer);
       return;
     }
+    this.#endYield(ip, true);
+  }
+
+  /**
+   * Ends the yield of `ip` before its lease runs out; `resync`: ask the election to run again
+   * (from inside reconcile it is running already, and it re-arms the lease timer itself).
+   */
+  #endYield(ip: string, resync: boolean): void {
     this.#yields.clear(ip);
     this.#stopYieldProbe(ip);
     this.#yieldChecked.delete(ip);
     this.#o.report({ kind: 'reclaimed', ip });
+    if (!resync) return;
     this.#armYieldTimer();
     this.#o.onChange();
   }
