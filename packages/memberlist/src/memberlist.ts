@@ -21,7 +21,7 @@ import { Prober } from './probe.js';
 import { RateLimitedLog } from './ratelog.js';
 import { MemberTable, snapshot, type NodeState } from './state.js';
 import { PRESETS, pushPullScale, type PresetName, type Timing } from './timing.js';
-import type { Transport } from './transport.js';
+import type { Address, Transport } from './transport.js';
 import { Counters, silentLogger, type AdmitFn, type Logger, type Member, type MemberEvent, type MemberlistStats } from './types.js';
 
 export type { AdmissionCandidate, AdmitFn, DropReason, Logger, Member, MemberEvent, MemberState, MemberlistStats } from './types.js';
@@ -157,6 +157,20 @@ export class Memberlist {
     });
   }
 
+  /**
+   * Push/pull with a member we hold failed. Our push tells it that we hold it dead, so it refutes
+   * with a higher incarnation; that refutation is gossiped on its side of the healed partition,
+   * which may not include us. One more exchange a moment later brings it (and its side's view)
+   * back to us at once, instead of waiting for chance to pick this member again.
+   */
+  private async pushPullToFailed(name: string, addr: Address): Promise<void> {
+    await this.wire.pushPull(addr, false);
+    if (this.table.nodes.get(name)?.state !== 'alive') {
+      await this.sleep(Math.max(this.timing.gossipInterval * 2, this.timing.probeInterval));
+      if (!this.stopped) await this.wire.pushPull(addr, false);
+    }
+  }
+
   /** When each failed member last got an early push/pull from heardFromFailed (ms, our clock). */
   private readonly healAttempts = new Map<string, number>();
 
@@ -178,12 +192,8 @@ export class Memberlist {
     if (this.healAttempts.size > this.limits.maxMembers) this.healAttempts.delete(this.healAttempts.keys().next().value as string);
     void (async () => {
       try {
-        await this.wire.pushPull(f.addr, false);
+        await this.pushPullToFailed(name, f.addr);
         this.log.info({ op: 'reconnect', node: name }, 'a failed member pinged us: pushed our state to it');
-        if (this.table.nodes.get(name)?.state !== 'alive') {
-          await this.sleep(Math.max(this.timing.gossipInterval * 2, this.timing.probeInterval));
-          if (!this.stopped) await this.wire.pushPull(f.addr, false);
-        }
       } catch (err) {
         this.log.debug({ op: 'reconnect', node: name, err: String(err) }, 'push/pull with a failed member that pinged us failed');
       }
@@ -447,16 +457,8 @@ export class Memberlist {
       const pick = candidates[Math.floor(this.random() * candidates.length)];
       if (pick !== undefined) {
         try {
-          await this.wire.pushPull(pick[1].addr, false);
+          await this.pushPullToFailed(pick[0], pick[1].addr);
           this.log.info({ op: 'reconnect', node: pick[0] }, 'reconnected to a failed member');
-          // Our push told it that we hold it dead, so it refutes with a higher incarnation; that
-          // refutation is gossiped on its side of the healed partition, which may not include us.
-          // One more exchange a moment later brings it (and its side's view) back to us at once,
-          // instead of waiting for chance to pick this member again.
-          if (this.table.nodes.get(pick[0])?.state !== 'alive') {
-            await this.sleep(Math.max(this.timing.gossipInterval * 2, this.timing.probeInterval));
-            if (!this.stopped) await this.wire.pushPull(pick[1].addr, false);
-          }
         } catch (err) {
           this.log.debug({ op: 'reconnect', node: pick[0], err: String(err) }, 'reconnect failed');
         }
